@@ -1,0 +1,138 @@
+"""``ml4earth``: the command line. Each subcommand is a few lines calling the library or the flows."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Final
+
+import typer
+from rich.console import Console
+
+from ml4earth_stac.errors import Ml4EarthError
+
+app = typer.Typer(help="Turn Earth-observation archives into ML-ready benchmarks published as STAC.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+archive_app = typer.Typer(help="The seeded sample archive (synthetic Sentinel-2 scenes + a local STAC API).",
+                          no_args_is_help=True)
+app.add_typer(archive_app, name="archive")
+console = Console()
+
+DEFAULT_RECIPE: Final = Path("catalog/svalbard-calving-fronts.yaml")
+DEFAULT_ARCHIVE: Final = Path("sample-archive")
+DEFAULT_OUTPUT: Final = Path("outputs")
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[red]error:[/] {exc}")
+    raise typer.Exit(code=1)
+
+
+def _prefect_defaults(output_dir: Path) -> None:
+    """Ephemeral Prefect, offline: no telemetry, state kept beside the outputs."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_HOME", str((output_dir / ".prefect").resolve()))
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+@archive_app.command("build")
+def archive_build(
+    root: Annotated[Path, typer.Option(help="archive folder")] = DEFAULT_ARCHIVE,
+    dates: Annotated[int, typer.Option(help="number of acquisition dates")] = 8,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+) -> None:
+    """Build (or reuse) the seeded sample archive of Sentinel-2 L2A scenes over Kronebreen, Svalbard."""
+    from ml4earth_stac.archive import ArchiveSpec, build_sample_archive
+
+    manifest = build_sample_archive(root, ArchiveSpec(n_dates=dates, seed=seed))
+    console.print(f"sample archive: {len(manifest.item_ids)} scenes in {root}")
+
+
+@archive_app.command("serve")
+def archive_serve(root: Annotated[Path, typer.Option(help="archive folder")] = DEFAULT_ARCHIVE) -> None:
+    """Serve the sample archive: a STAC API and its COGs on 127.0.0.1 until Ctrl-C."""
+    from ml4earth_stac.archive import ArchiveServer
+
+    with ArchiveServer(root) as server:
+        console.print(f"STAC API: {server.stac_api_url}\nfiles:    {server.files_url}\nCtrl-C to stop")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command("run")
+def run(
+    recipe: Annotated[Path, typer.Argument(help="recipe YAML, e.g. catalog/svalbard-calving-fronts.yaml")],
+    output: Annotated[Path, typer.Option(help="publish folder")] = DEFAULT_OUTPUT,
+    stac_api: Annotated[str | None, typer.Option(help="STAC API to use instead of the recipe's")] = None,
+    dask_address: Annotated[str | None, typer.Option(help="tcp://host:port of a Dask scheduler")] = None,
+    threads: Annotated[int, typer.Option(help="threads of the local Dask scheduler")] = 2,
+) -> None:
+    """Run the ingest flow of one recipe (Prefect, ephemeral) and publish its STAC collection."""
+    _prefect_defaults(output)
+    from flows.ingest import ingest_benchmark
+
+    try:
+        ingest_benchmark(str(recipe), str(output), stac_api, dask_address, threads)
+    except Ml4EarthError as exc:
+        _fail(exc)
+
+
+@app.command("validate")
+def validate(path: Annotated[Path, typer.Argument(help="catalog.json, collection.json, item or folder")],
+             schemas: Annotated[Path | None, typer.Option(help="folder holding schema-map.json")] = None) -> None:
+    """Validate a static STAC catalog offline: core and every extension, following child/item links."""
+    from ml4earth_stac.stac.validate import StacValidator, validate_tree
+
+    try:
+        report = validate_tree(path, StacValidator(schemas))
+    except Ml4EarthError as exc:
+        _fail(exc)
+        return
+    for problem in report.problems:
+        console.print(f"[red]invalid[/] {problem.path}: {problem.message} ({problem.schema})")
+    status = "[green]valid[/]" if report.ok else "[red]INVALID[/]"
+    console.print(f"{status}: {report.checked} STAC documents checked, {len(report.problems)} problems")
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+@app.command("demo")
+def demo(
+    output: Annotated[Path, typer.Option(help="publish folder")] = DEFAULT_OUTPUT,
+    archive: Annotated[Path, typer.Option(help="sample archive folder")] = DEFAULT_ARCHIVE,
+    recipe: Annotated[Path, typer.Option(help="recipe to run against the archive")] = DEFAULT_RECIPE,
+) -> None:
+    """Build the sample archive, serve it on 127.0.0.1, run the Svalbard recipe on it, validate the result."""
+    from ml4earth_stac.archive import ArchiveServer, build_sample_archive
+
+    build_sample_archive(archive)
+    with ArchiveServer(archive) as server:
+        run(recipe, output=output, stac_api=server.stac_api_url, dask_address=None, threads=os.cpu_count() or 2)
+    validate(output / "catalog.json", None)
+    cube = output / recipe.stem / "cube.zarr"
+    console.print(f"\n[bold]Done.[/] STAC catalog: {output / 'catalog.json'}\ncube: {cube}\n"
+                  f"browse it:  ml4earth serve {output}\n"
+                  f"open it:    python -c \"import xarray as xr; "
+                  f"print(xr.open_zarr('{cube}', group='kronebreen/sentinel-2'))\"")
+
+
+@app.command("serve")
+def serve(
+    path: Annotated[Path, typer.Argument(help="published output folder")] = DEFAULT_OUTPUT,
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8000,
+) -> None:
+    """Serve a published catalog over HTTP (Range requests, CORS) for stac-browser, QGIS and xarray."""
+    from ml4earth_stac.stac.serve import serve_folder
+
+    url = f"http://127.0.0.1:{port}/catalog.json"
+    console.print(f"catalog: {url}\nstac-browser: https://radiantearth.github.io/stac-browser/#/external/{url}\n"
+                  "QGIS 3.40+: Data Source Manager > STAC > new connection with the catalog URL\nCtrl-C to stop")
+    serve_folder(path, port)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,222 @@
+"""The ingest pipeline as named steps: plan -> find scenes -> ingest each AOI -> publish.
+
+Each step is a plain function; ``flows/`` wraps them as Prefect tasks and ``run_benchmark`` chains
+them for library users, tests and benchmarks. Data flows one way:
+config -> sources -> load (+sensors) -> store -> stac.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import dask
+from rich.progress import Progress
+
+from ml4earth_stac.config import Aoi, Recipe, RunSettings
+from ml4earth_stac.errors import SceneSkipped, SourceError
+from ml4earth_stac.grid import GridSpec, aoi_grid
+from ml4earth_stac.load import SceneRequest, load_scene
+from ml4earth_stac.report import RunReport
+from ml4earth_stac.sensors import sentinel2
+from ml4earth_stac.sources.items import HrefPolicy, prepare_item, probe_assets
+from ml4earth_stac.sources.search import SearchRequest, search_items
+from ml4earth_stac.stac import publish
+from ml4earth_stac.stac.build import PublishedScene
+from ml4earth_stac.store.cube import CubeLayout, CubeWriter, consolidate
+
+LOG = logging.getLogger(__name__)
+SENSOR: Final = "sentinel-2"
+PLAN_NAME: Final = "plan.json"
+TRANSIENT_REASONS: Final = frozenset({"asset-unreadable", "read-failed"})
+
+
+@dataclass
+class Run:
+    """State of one run of one recipe."""
+
+    recipe: Recipe
+    settings: RunSettings
+    staging: Path
+    report: RunReport
+    scenes: list[PublishedScene] = field(default_factory=list)
+    plan: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def api_url(self) -> str:
+        """The STAC API this run searches (run settings override the recipe)."""
+        return self.settings.stac_api or self.recipe.source.api
+
+
+@dataclass(frozen=True)
+class AoiScenes:
+    """The grid of one AOI and the items found for it."""
+
+    aoi: str
+    grid: GridSpec
+    items: tuple[dict[str, Any], ...]
+
+
+def start_run(recipe: Recipe, settings: RunSettings) -> Run:
+    """Prepare the output and staging folders and an empty report."""
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    publish.recover_interrupted_swap(settings.output_dir, recipe.id)
+    return Run(recipe, settings, publish.staging_dir(settings.output_dir, recipe.id), RunReport(recipe.id))
+
+
+def find_scenes(run: Run, aoi: Aoi) -> AoiScenes:
+    """Search the STAC API for one AOI; an empty result is recorded, not raised."""
+    recipe = run.recipe
+    with run.report.timed("search"):
+        grid = aoi_grid(aoi.geometry, recipe.grid.crs, recipe.grid.resolution)
+        result = search_items(SearchRequest(
+            api_url=run.api_url, collection=recipe.source.collection, intersects=aoi.geometry,
+            datetime=recipe.time_range.as_stac_interval(), max_cloud_cover=recipe.source.max_cloud_cover))
+    run.report.found[aoi.name] = result.found
+    for item_id, detail in result.too_cloudy:
+        run.report.skip(aoi.name, item_id, "too-cloudy", detail)
+    if result.found == 0:
+        run.report.skip(aoi.name, "-", "no-scenes", (
+            f"search of {recipe.source.collection} at {run.api_url} for {recipe.time_range.as_stac_interval()} "
+            "returned nothing; widen time_range or check the AOI geometry and collection"))
+    run.plan[aoi.name] = sorted(item["id"] for item in result.items)
+    return AoiScenes(aoi.name, grid, result.items)
+
+
+def is_up_to_date(run: Run) -> bool:
+    """True when the published benchmark was built from this recipe and exactly these scenes."""
+    published = run.settings.output_dir / run.recipe.id / PLAN_NAME
+    if not published.exists():
+        return False
+    previous = json.loads(published.read_text())
+    return previous.get("fingerprint") == _fingerprint(run) and not previous.get("transient_skips")
+
+
+def ingest_aoi(run: Run, scenes: AoiScenes) -> None:
+    """Load, decode, check and append every scene of one AOI to the cube; bad scenes are skipped."""
+    recipe = run.recipe
+    request = SceneRequest(grid=scenes.grid, bands=tuple(recipe.source.bands), provider=recipe.source.provider,
+                           resampling=recipe.grid.resampling, chunk_px=recipe.grid.shard_px,
+                           masked_scl_classes=tuple(recipe.quality.masked_scl_classes))
+    writer = CubeWriter(CubeLayout(run.staging / publish.CUBE_NAME, scenes.aoi, SENSOR, scenes.grid,
+                                   recipe.grid.chunk_px, recipe.grid.shard_px))
+    policy = HrefPolicy(hosts=run.settings.allowed_hosts)
+    used = run.report.used.setdefault(scenes.aoi, [])
+    with _progress(len(scenes.items), f"ingest {scenes.aoi}") as advance:
+        for item in scenes.items:
+            try:
+                with run.report.timed("load+write"):
+                    _ingest_one(run, scenes, item, request, writer, policy)
+                used.append(item["id"])
+            except SceneSkipped as skip:
+                LOG.warning("%s", skip)
+                run.report.skip(scenes.aoi, skip.item_id, skip.reason, skip.detail)
+            advance()
+
+
+def _ingest_one(run: Run, scenes: AoiScenes, item: dict[str, Any], request: SceneRequest,
+                writer: CubeWriter, policy: HrefPolicy) -> None:
+    prepared = prepare_item(item, request.asset_keys(), policy)
+    probe_assets(prepared)
+    scene = load_scene(prepared, request)
+    quality = run.recipe.quality
+    if scene.valid_fraction < quality.min_valid_fraction:
+        raise SceneSkipped(item["id"], "no-data", (
+            f"valid fraction over the AOI {scene.valid_fraction:.3f} < quality.min_valid_fraction "
+            f"{quality.min_valid_fraction}"))
+    if scene.cloud_fraction > quality.max_cloud_fraction:
+        raise SceneSkipped(item["id"], "too-cloudy", (
+            f"cloud fraction over the AOI {scene.cloud_fraction:.3f} > quality.max_cloud_fraction "
+            f"{quality.max_cloud_fraction}"))
+    writer.append(scene)
+    run.scenes.append(PublishedScene(
+        aoi=scenes.aoi, sensor=SENSOR, item_id=item["id"], upstream=item, time_index=writer.times_written - 1,
+        grid=scenes.grid, valid_fraction=scene.valid_fraction, cloud_fraction=scene.cloud_fraction,
+        processing_baseline=scene.processing_baseline))
+
+
+def publish_run(run: Run) -> RunReport:
+    """Consolidate the store, write STAC into staging, then swap it into place."""
+    report, output_dir = run.report, run.settings.output_dir
+    if not run.scenes:
+        shutil.rmtree(run.staging, ignore_errors=True)
+        raise SourceError(
+            f"no scene of benchmark {run.recipe.id!r} could be ingested; nothing was published "
+            f"(the previous publication, if any, is untouched). Reasons: {report.to_dict()['skip_reasons']}")
+    with report.timed("publish"):
+        store = run.staging / publish.CUBE_NAME
+        consolidate(store)
+        report.bytes_written += publish.write_benchmark_stac(run.staging, run.recipe, run.scenes, run.api_url)
+        report.bytes_written += sum(p.stat().st_size for p in store.rglob("*") if p.is_file())
+        _write_plan(run)
+        target = output_dir / run.recipe.id
+        report.outputs = {"catalog": str(output_dir / "catalog.json"), "collection": str(target / "collection.json"),
+                          "cube": str(target / publish.CUBE_NAME)}
+        report.save(run.staging / "run-report.json")
+        publish.swap_into_place(run.staging, output_dir, run.recipe.id)
+    return report
+
+
+def finish_up_to_date(run: Run) -> RunReport:
+    """End a run that found nothing new: drop the staging folder and say so."""
+    shutil.rmtree(run.staging, ignore_errors=True)
+    target = run.settings.output_dir / run.recipe.id
+    run.report.up_to_date = True
+    run.report.outputs = {"catalog": str(run.settings.output_dir / "catalog.json"),
+                          "collection": str(target / "collection.json"), "cube": str(target / publish.CUBE_NAME)}
+    return run.report
+
+
+def run_benchmark(recipe: Recipe, settings: RunSettings) -> RunReport:
+    """Run every step of one recipe (the library twin of the Prefect flow)."""
+    run = start_run(recipe, settings)
+    found = [find_scenes(run, aoi) for aoi in recipe.aois]
+    if is_up_to_date(run):
+        return finish_up_to_date(run)
+    with dask_scheduler(settings):
+        for scenes in found:
+            ingest_aoi(run, scenes)
+    return publish_run(run)
+
+
+@contextmanager
+def dask_scheduler(settings: RunSettings) -> Iterator[None]:
+    """Use a Dask cluster when an address is given, else Dask's threaded scheduler on this machine."""
+    if settings.dask_address:
+        import distributed
+
+        with distributed.Client(settings.dask_address) as client:
+            LOG.info("array work on Dask cluster %s", client.dashboard_link)
+            yield
+        return
+    with dask.config.set(scheduler="threads", num_workers=settings.threads):
+        yield
+
+
+def _fingerprint(run: Run) -> str:
+    payload = json.dumps({"recipe": run.recipe.model_dump(mode="json"), "plan": run.plan}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _write_plan(run: Run) -> None:
+    transient = [s.item_id for s in run.report.skipped if s.reason in TRANSIENT_REASONS]
+    (run.staging / PLAN_NAME).write_text(json.dumps(
+        {"fingerprint": _fingerprint(run), "plan": run.plan, "transient_skips": transient}, indent=2))
+
+
+@contextmanager
+def _progress(total: int, description: str) -> Iterator[Any]:
+    with Progress(transient=True) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda: progress.advance(task)
+
+
+__all__ = ["Run", "AoiScenes", "start_run", "find_scenes", "is_up_to_date", "ingest_aoi", "publish_run",
+           "finish_up_to_date", "run_benchmark", "dask_scheduler", "sentinel2"]

@@ -1,0 +1,166 @@
+"""Write a benchmark's static STAC catalog and publish it atomically.
+
+Everything of one benchmark is built in a staging folder: the cube store, quicklooks, a checksum
+manifest of the store, the items and the collection. Only when all of it is complete is the folder
+swapped into place and the root catalog rewritten, so a crash at any point leaves the previously
+published benchmark valid.
+
+Published layout::
+
+    <output>/catalog.json                                  root catalog, one child per benchmark
+    <output>/<benchmark>/collection.json
+    <output>/<benchmark>/cube.zarr                         the cube store (collection + item asset)
+    <output>/<benchmark>/cube-manifest.json                size + checksum of every store file
+    <output>/<benchmark>/run-report.json
+    <output>/<benchmark>/thumbnail.png
+    <output>/<benchmark>/items/<item-id>/<item-id>.json    one item per ingested scene (+ quicklook.png)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Final
+
+import xarray as xr
+
+from ml4earth_stac.config import Recipe
+from ml4earth_stac.stac import build
+from ml4earth_stac.stac.files import multihash_sha256, tree_size, write_store_manifest
+from ml4earth_stac.stac.quicklook import write_quicklook
+
+CUBE_NAME: Final = "cube.zarr"
+MANIFEST_NAME: Final = "cube-manifest.json"
+STAGING_NAME: Final = ".staging"
+JSON_TYPE: Final = "application/json"
+
+
+def staging_dir(output_dir: Path, benchmark: str) -> Path:
+    """A fresh staging folder for one benchmark (a stale one from a crashed run is removed)."""
+    path = output_dir / STAGING_NAME / benchmark
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def write_benchmark_stac(staging: Path, recipe: Recipe, scenes: list[build.PublishedScene],
+                         upstream_api: str) -> int:
+    """Write quicklooks, the store manifest, items and the collection into the staging folder.
+
+    Returns:
+        Bytes written for STAC and its companion files (the store itself not included).
+    """
+    store = staging / CUBE_NAME
+    written = 0
+    item_links = []
+    for scene in scenes:
+        item, size = _write_item(staging, store, scene, recipe)
+        written += size
+        item_links.append({"rel": "item", "href": f"./items/{item['id']}/{item['id']}.json",
+                           "type": "application/geo+json"})
+    store_size = write_store_manifest(store, staging / MANIFEST_NAME) if store.exists() else 0
+    assets = _collection_assets(staging, recipe, scenes, store_size)
+    collection = build.benchmark_collection(recipe, scenes, assets, upstream_api)
+    collection["links"] = [
+        {"rel": "root", "href": "../catalog.json", "type": JSON_TYPE},
+        {"rel": "parent", "href": "../catalog.json", "type": JSON_TYPE},
+        {"rel": "license", "href": f"https://spdx.org/licenses/{recipe.license}.html", "type": "text/html"},
+        *item_links,
+    ]
+    _write_json(staging / "collection.json", collection)
+    return written + tree_size(staging / "collection.json") + tree_size(staging / MANIFEST_NAME)
+
+
+def _write_item(staging: Path, store: Path, scene: build.PublishedScene, recipe: Recipe) -> tuple[dict, int]:
+    folder = staging / "items" / scene.stac_id
+    folder.mkdir(parents=True, exist_ok=True)
+    group = f"{scene.aoi}/{scene.sensor}"
+    assets = {"cube": build.cube_asset(f"../../{CUBE_NAME}", group, recipe.source.bands,
+                                       f"cube of {scene.aoi} (time index {scene.time_index})")}
+    reflectance = xr.open_zarr(store, group=group, consolidated=False)["reflectance"].isel(time=scene.time_index)
+    quicklook = folder / "quicklook.png"
+    if write_quicklook(reflectance, quicklook):
+        assets["quicklook"] = build.file_asset("./quicklook.png", "image/png", ["overview", "visual"],
+                                               "true-colour quicklook, masked pixels transparent",
+                                               quicklook.stat().st_size, multihash_sha256(quicklook))
+    item = build.scene_item(scene, recipe.source.bands, assets, recipe.id)
+    item["links"] += [
+        {"rel": "root", "href": "../../../catalog.json", "type": JSON_TYPE},
+        {"rel": "parent", "href": "../../collection.json", "type": JSON_TYPE},
+        {"rel": "collection", "href": "../../collection.json", "type": JSON_TYPE},
+    ]
+    path = folder / f"{scene.stac_id}.json"
+    _write_json(path, item)
+    return item, tree_size(folder)
+
+
+def _collection_assets(staging: Path, recipe: Recipe, scenes: list[build.PublishedScene],
+                       store_size: int) -> dict[str, dict[str, Any]]:
+    assets: dict[str, dict[str, Any]] = {}
+    if scenes:
+        cube = build.cube_asset(f"./{CUBE_NAME}", "", recipe.source.bands, "analysis-ready cube (Zarr v3)")
+        cube["xarray:open_kwargs"] = {"engine": "zarr", "consolidated": True}
+        cube["description"] = "One group per AOI and sensor: open with group='<aoi>/<sensor>'."
+        cube["file:size"] = store_size
+        assets["cube"] = cube
+        manifest = staging / MANIFEST_NAME
+        assets["cube-manifest"] = build.file_asset(
+            f"./{MANIFEST_NAME}", JSON_TYPE, ["metadata"], "size and checksum of every file of the cube",
+            manifest.stat().st_size, multihash_sha256(manifest))
+        thumbnail = _thumbnail(staging, scenes)
+        if thumbnail is not None:
+            assets["thumbnail"] = build.file_asset(
+                "./thumbnail.png", "image/png", ["thumbnail"], "clearest scene, true colour",
+                thumbnail.stat().st_size, multihash_sha256(thumbnail))
+    return assets
+
+
+def _thumbnail(staging: Path, scenes: list[build.PublishedScene]) -> Path | None:
+    clearest = max(scenes, key=lambda s: s.valid_fraction * (1 - s.cloud_fraction))
+    source = staging / "items" / clearest.stac_id / "quicklook.png"
+    if not source.exists():
+        return None
+    target = staging / "thumbnail.png"
+    shutil.copyfile(source, target)
+    return target
+
+
+def swap_into_place(staging: Path, output_dir: Path, benchmark: str) -> Path:
+    """Replace the published benchmark folder with the staged one, then rewrite the root catalog."""
+    target = output_dir / benchmark
+    retired = output_dir / STAGING_NAME / f"{benchmark}.retired"
+    if retired.exists():
+        shutil.rmtree(retired)
+    if target.exists():
+        os.replace(target, retired)
+    os.replace(staging, target)
+    if retired.exists():
+        shutil.rmtree(retired)
+    write_root_catalog(output_dir)
+    return target
+
+
+def write_root_catalog(output_dir: Path) -> Path:
+    """Rewrite ``catalog.json`` from the benchmark folders that hold a collection."""
+    titles = {}
+    for collection in sorted(output_dir.glob("*/collection.json")):
+        titles[collection.parent.name] = json.loads(collection.read_text()).get("title", "")
+    path = output_dir / "catalog.json"
+    _write_json(path, build.root_catalog(list(titles), titles))
+    return path
+
+
+def recover_interrupted_swap(output_dir: Path, benchmark: str) -> None:
+    """If a crash hit between the two renames of a swap, put the retired benchmark back."""
+    retired = output_dir / STAGING_NAME / f"{benchmark}.retired"
+    if retired.exists() and not (output_dir / benchmark).exists():
+        os.replace(retired, output_dir / benchmark)
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(json.dumps(document, indent=2))
+    os.replace(temporary, path)
