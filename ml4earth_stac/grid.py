@@ -13,7 +13,6 @@ from typing import Any, Final
 
 import pyproj
 import shapely.geometry
-import shapely.ops
 import shapely.validation
 
 from ml4earth_stac.errors import GridError
@@ -63,7 +62,7 @@ class GridSpec:
         """The grid's outline as a WGS84 GeoJSON polygon (edges densified so it follows the projection)."""
         box = shapely.geometry.box(*self.bounds).segmentize(max(self.bounds[2] - self.bounds[0], 1) / 16)
         to_wgs84 = pyproj.Transformer.from_crs(self.epsg, 4326, always_xy=True).transform
-        return shapely.geometry.mapping(shapely.ops.transform(to_wgs84, box))
+        return shapely.geometry.mapping(shapely.transform(box, to_wgs84, interleaved=False))
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,7 @@ def aoi_grid(geometry_wgs84: dict[str, Any], crs_rule: str, resolution: float) -
         raise GridError(f"resolution must be positive, got {resolution}")
     epsg = resolve_epsg(crs_rule, geometry_wgs84)
     to_grid = pyproj.Transformer.from_crs(4326, epsg, always_xy=True).transform
-    projected = shapely.ops.transform(to_grid, _shape(geometry_wgs84).segmentize(0.01))
+    projected = shapely.transform(_shape(geometry_wgs84).segmentize(0.01), to_grid, interleaved=False)
     return GridSpec(epsg, resolution, snap_bounds(projected.bounds, resolution))
 
 

@@ -169,10 +169,11 @@ def _platform(t: dt.datetime, rng: np.random.Generator) -> str:
 
 
 def _generation_time(t: dt.datetime, baseline: str, rng: np.random.Generator) -> dt.datetime:
-    if baseline == "02.12":  # Esri reprocessing campaign 2020-2021
-        base = dt.datetime(2020, 9, 1) + dt.timedelta(days=int(rng.integers(0, 240)))
-        return base + dt.timedelta(seconds=int(rng.integers(0, 86400)))
-    return t + dt.timedelta(seconds=int(rng.integers(3 * 3600, 30 * 3600)))
+    seconds = dt.timedelta(seconds=int(rng.integers(3 * 3600, 30 * 3600)))
+    if baseline == "02.12":  # Esri reprocessing campaign from autumn 2020 on
+        campaign = dt.datetime(2020, 9, 1) + dt.timedelta(days=int(rng.integers(0, 240))) + seconds
+        return max(campaign, t + seconds)
+    return t + seconds
 
 
 def _cloud_targets(spec: ArchiveSpec, rng: np.random.Generator) -> list[tuple[float, float, bool]]:

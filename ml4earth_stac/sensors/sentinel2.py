@@ -253,7 +253,9 @@ def detect_provider(item: Mapping[str, Any]) -> Provider:
     Raises:
         SourceError: neither or both layouts match.
     """
-    _, label = _properties(item)
+    if not isinstance(item, Mapping):
+        raise SourceError(f"expected a STAC item dict, got {type(item).__name__}")
+    label = f"item {item.get('id', '<no id>')}"
     assets = item.get("assets") if isinstance(item.get("assets"), Mapping) else {}
     properties = item.get("properties") if isinstance(item.get("properties"), Mapping) else {}
     is_pc = "B04" in assets or any(_href_host(asset).endswith(_PC_HOST_SUFFIX) for asset in assets.values())
