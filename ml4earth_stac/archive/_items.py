@@ -6,6 +6,7 @@ Differences from PC on purpose: STAC 1.1.0 with projection v2.0.0, so the CRS is
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -113,7 +114,9 @@ def _s2_ids(plan: ScenePlan) -> dict[str, str]:
     return {
         "s2:granule_id": f"{m}_OPER_MSI_L2A_TL_ESRI_{gen}_A{orbit:06d}_T{MGRS_TILE}_N{b}",
         "s2:datatake_id": f"G{m}_{sense}_{orbit:06d}_N{b}",
-        "s2:product_uri": f"{m}_MSIL2A_{sense}_N{b.replace('.', '')}_R{plan.relative_orbit:03d}_T{MGRS_TILE}_{gen}.SAFE",
+        "s2:product_uri": (
+            f"{m}_MSIL2A_{sense}_N{b.replace('.', '')}_R{plan.relative_orbit:03d}_T{MGRS_TILE}_{gen}.SAFE"
+        ),
         "s2:datastrip_id": f"{m}_OPER_MSI_L2A_DS_ESRI_{gen}_S{sense}_N{b}",
     }
 
@@ -121,8 +124,6 @@ def _s2_ids(plan: ScenePlan) -> dict[str, str]:
 def item_properties(plan: ScenePlan, stats: SceneStats) -> dict[str, Any]:
     """PC-like item properties (``proj:code`` instead of ``proj:epsg``)."""
     doy = plan.sensing_time.timetuple().tm_yday
-    import math
-
     rcf = 1.0 / (1.0 - 0.01672 * math.cos(2 * math.pi * (doy - 4) / 365.256)) ** 2
     props: dict[str, Any] = {
         "datetime": _iso(plan.sensing_time),
@@ -171,4 +172,57 @@ def item_dict(plan: ScenePlan, grid: SceneGrid, stats: SceneStats) -> dict[str, 
         "links": [dict(LICENSE_LINK)],
         "properties": item_properties(plan, stats),
         "assets": item_assets(grid, plan.item_id),
+    }
+
+
+def collection_dict(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The PC-shaped ``sentinel-2-l2a`` collection whose extent covers ``items`` (no item links).
+
+    Args:
+        items: the archive items (at least one).
+
+    Returns:
+        The collection as a JSON-ready dict.
+    """
+    bboxes = [it["bbox"] for it in items]
+    times = sorted(it["properties"]["datetime"] for it in items)
+    template = item_assets(SceneGrid(0.0, 0.0, 6), "x")
+    assets = {
+        k: {f: v for f, v in a.items() if f in ("title", "type", "roles", "gsd", "eo:bands")}
+        for k, a in template.items()
+    }
+    return {
+        "type": "Collection",
+        "stac_version": "1.1.0",
+        "stac_extensions": [
+            "https://stac-extensions.github.io/item-assets/v1.0.0/schema.json",
+            "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
+        ],
+        "id": COLLECTION_ID,
+        "title": "Sentinel-2 Level-2A",
+        "description": (
+            "Synthetic sample of the Planetary Computer Sentinel-2 L2A collection: seeded scenes of the "
+            "Kronebreen tidewater glacier (Kongsfjorden, Svalbard) with known truth, for demos and tests. "
+            "Not real data."
+        ),
+        "license": "proprietary",
+        "keywords": ["Sentinel", "Copernicus", "ESA", "Satellite", "Imagery", "Reflectance", "Synthetic"],
+        "providers": [
+            {"name": "ESA", "roles": ["producer", "licensor"], "url": "https://sentinel.esa.int/web/sentinel/missions/sentinel-2"},
+            {"name": "ml4earth-stac sample archive", "roles": ["processor", "host"]},
+        ],
+        "extent": {
+            "spatial": {"bbox": [[min(b[0] for b in bboxes), min(b[1] for b in bboxes),
+                                  max(b[2] for b in bboxes), max(b[3] for b in bboxes)]]},
+            "temporal": {"interval": [[times[0], times[-1]]]},
+        },
+        "summaries": {
+            "gsd": [10, 20, 60],
+            "eo:bands": [b.eo_band() for b in BANDS],
+            "platform": sorted({it["properties"]["platform"] for it in items}),
+            "instruments": ["msi"],
+            "constellation": ["Sentinel 2"],
+        },
+        "item_assets": assets,
+        "links": [dict(LICENSE_LINK)],
     }

@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from ml4earth_stac.errors import LoadError, SourceError
-from ml4earth_stac.sensors._bands import PROVIDERS, BandInfo, Provider
+from ml4earth_stac.sensors._bands import PROVIDERS, REFLECTANCE_UNITS, BandInfo, Provider
 
 ArrayT = TypeVar("ArrayT")
 
@@ -132,11 +132,12 @@ def reflectance_offset(properties: Mapping[str, Any]) -> float:
       ``0.0``, because the COG DN were already shifted by -1000 when converted.
 
     Conflict (SENSORS.md 1.3): those same Earth Search items also carry ``raster:bands`` offset -0.1 on the
-    COG assets, and Earth Search's README says to apply any non-zero offset. We follow the maintainer's
-    statement (Element84/earth-search#9, #23) that the flag is the truth, which avoids applying the offset
-    twice (SENSORS.md 6, mistake 2). Mislabelled items are reported in both directions; only a pixel check
-    against the ``-jp2`` twin can tell, so prefer ``sentinel-2-c1-l2a`` on Earth Search. The ``-jp2`` assets
-    are ESA originals: this value is for the COG assets only.
+    COG assets, and Earth Search's README says to apply any non-zero offset. We follow the maintainers'
+    statement that the flag is the truth (SENSORS.md 1.3, from Element84/earth-search issues #9, #23, #66,
+    #71), which avoids applying the offset twice (SENSORS.md 6, mistake 2). Mislabelled items are reported
+    in both directions; only a pixel check against the ``-jp2`` twin can tell, so prefer
+    ``sentinel-2-c1-l2a`` on Earth Search. The ``-jp2`` assets are ESA originals: this value is for the COG
+    assets only.
 
     Args:
         properties: the item's ``properties`` (a whole item dict is accepted too).
@@ -177,7 +178,7 @@ def decode_reflectance(dn: ArrayT, offset: float) -> ArrayT:
     scale, shift = np.float32(REFLECTANCE_SCALE), np.float32(offset / REFLECTANCE_SCALE)
     if isinstance(dn, xr.DataArray):
         decoded = ((dn.astype(np.float32) + shift) * scale).where(dn != NODATA_DN)
-        decoded.attrs = {"units": BANDS[0].units}
+        decoded.attrs = {"units": REFLECTANCE_UNITS}
         return decoded  # type: ignore[return-value]
     array = dn if hasattr(dn, "astype") else np.asarray(dn)
     return np.where(array == NODATA_DN, np.float32(np.nan), (array.astype(np.float32) + shift) * scale)  # type: ignore[return-value]

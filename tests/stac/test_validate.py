@@ -51,7 +51,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
-# --- real provider items -------------------------------------------------------------------------------------
+# --- real provider items ---------------------------------------------------------------------------------
 
 
 def _real_files(reference_dir: Path, folder: Path) -> list[Path]:
@@ -93,7 +93,7 @@ def test_earth_search_s2_items_fail_only_as_the_manifest_says(
 
 
 def test_aster_items_fail_eo_on_swir_common_name(reference_dir: Path, validator: StacValidator) -> None:
-    """MANIFEST: PC aster-l1t items use `common_name: swir`, not in the eo v1.0.0 enum; the message says where."""
+    """MANIFEST: PC aster-l1t use `common_name: swir` (not in the eo v1.0.0 enum); the message says where."""
     file = (
         reference_dir
         / "stac-items/planetary-computer/aster-l1t/AST_L1T_00312272006020322_20150518201805.json"
