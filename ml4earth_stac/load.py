@@ -112,7 +112,7 @@ def _stack(
         bounds=grid.bounds,
         chunksize=request.chunk_px,
         dtype=np.dtype(dtype),
-        fill_value=np.array(0, dtype=dtype).item(),
+        fill_value=np.dtype(dtype).type(0),
         rescale=False,
         resampling=Resampling[resampling],
         xy_coords="center",

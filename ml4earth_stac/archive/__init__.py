@@ -7,11 +7,13 @@ Scenes are written as COGs with Planetary Computer shaped STAC items and served 
 from ml4earth_stac.archive._bands import BANDS, boa_offset_dn, decode_reflectance, encode_reflectance
 from ml4earth_stac.archive._build import build_sample_archive
 from ml4earth_stac.archive._manifest import ArchiveManifest, SceneRecord, load_manifest
+from ml4earth_stac.archive._server import ArchiveServer
 from ml4earth_stac.archive._spec import ArchiveSpec
 
 __all__ = [
     "BANDS",
     "ArchiveManifest",
+    "ArchiveServer",
     "ArchiveSpec",
     "SceneRecord",
     "boa_offset_dn",

@@ -19,7 +19,9 @@ from ml4earth_stac.sensors import sentinel2
 STAC_VERSION: Final = "1.1.0"
 ZARR_MEDIA_TYPE: Final = "application/vnd+zarr"
 EXT: Final = {
-    "proj": "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
+    # projection v1.2.0 defines both proj:code and proj:epsg (v2.0.0 forbids proj:epsg, which GDAL 3.6
+    # STACIT needs); both are written.
+    "proj": "https://stac-extensions.github.io/projection/v1.2.0/schema.json",
     "file": "https://stac-extensions.github.io/file/v2.1.0/schema.json",
     "eo": "https://stac-extensions.github.io/eo/v2.0.0/schema.json",
     "xarray": "https://stac-extensions.github.io/xarray-assets/v1.0.0/schema.json",

@@ -32,7 +32,6 @@ from ml4earth_stac.load import LoadedScene
 from ml4earth_stac.sensors import sentinel2
 
 COMPRESSOR: Final = zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle=zarr.codecs.BloscShuffle.bitshuffle)
-STRING_WIDTH: Final = 96
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,6 @@ class CubeWriter:
                 has been rolled back and the store is as before.
         """
         dataset = scene_dataset(scene, self.layout)
-        dataset = dataset.chunk({"time": 1, "band": 1, "y": self.layout.shard_px, "x": self.layout.shard_px})
         first = self.times_written == 0
         try:
             dataset.to_zarr(
@@ -90,11 +88,9 @@ class CubeWriter:
             "reflectance": {"chunks": (1, 1, chunk, chunk), "shards": (1, 1, shard, shard),
                             "compressors": (COMPRESSOR,), "_FillValue": np.float32("nan")},
             "scl": {"chunks": (1, chunk, chunk), "shards": (1, shard, shard),
-                    "compressors": (COMPRESSOR,), "_FillValue": np.uint8(0)},
+                    "compressors": (COMPRESSOR,)},  # 0 = nodata is a class (flag_values), not masked
             "time": {"units": "seconds since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "int64"},
         }
-        for name in ("item_id", "processing_baseline", "platform"):
-            encoding[name] = {"dtype": f"<U{STRING_WIDTH}"}
         return encoding
 
     def _roll_back(self) -> None:
@@ -111,17 +107,20 @@ class CubeWriter:
 def scene_dataset(scene: LoadedScene, layout: CubeLayout) -> xr.Dataset:
     """The one-time-step Dataset of a scene, with CF/GeoZarr metadata, as the store contract says."""
     grid = layout.grid
-    reflectance = scene.reflectance.expand_dims(time=[scene.time]).astype("float32")
-    scl = xr.DataArray(scene.scl[np.newaxis], dims=("time", "y", "x"))
+    shard = {"band": 1, "y": layout.shard_px, "x": layout.shard_px}
+    reflectance = scene.reflectance.astype("float32").chunk(shard).expand_dims(time=[scene.time])
+    reflectance = reflectance.assign_coords(band=np.array(reflectance["band"].values, dtype=object))
+    scl = xr.DataArray(scene.scl[np.newaxis], dims=("time", "y", "x")).chunk({"y": layout.shard_px,
+                                                                            "x": layout.shard_px})
     dataset = xr.Dataset(
         {"reflectance": reflectance, "scl": scl},
         coords={
             "time": [scene.time],
             "y": np.asarray(grid.y_coords()),
             "x": np.asarray(grid.x_coords()),
-            "item_id": ("time", np.array([scene.item_id], dtype=f"<U{STRING_WIDTH}")),
-            "processing_baseline": ("time", np.array([scene.processing_baseline], dtype=f"<U{STRING_WIDTH}")),
-            "platform": ("time", np.array([scene.platform], dtype=f"<U{STRING_WIDTH}")),
+            "item_id": ("time", np.array([scene.item_id], dtype=object)),
+            "processing_baseline": ("time", np.array([scene.processing_baseline], dtype=object)),
+            "platform": ("time", np.array([scene.platform], dtype=object)),
             "boa_offset": ("time", np.array([scene.boa_offset], dtype="float32")),
             "valid_fraction": ("time", np.array([scene.valid_fraction], dtype="float32")),
             "cloud_fraction": ("time", np.array([scene.cloud_fraction], dtype="float32")),
@@ -135,7 +134,7 @@ def _with_band_metadata(dataset: xr.Dataset) -> xr.Dataset:
     table = {band.name: band for band in sentinel2.BANDS}
     names = [str(b) for b in dataset["band"].values]
     dataset = dataset.assign_coords(
-        common_name=("band", [table[n].common_name or "" for n in names]),
+        common_name=("band", np.array([table[n].common_name or "" for n in names], dtype=object)),
         center_wavelength=("band", np.array([table[n].center_wavelength for n in names], dtype="float32")),
         full_width_half_max=("band", np.array([table[n].full_width_half_max for n in names], dtype="float32")),
     )
@@ -200,8 +199,3 @@ def written_item_ids(store: Path, group: str) -> list[str]:
     except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError, ValueError):
         return []
     return [str(v) for v in dataset["item_id"].values]
-
-
-def time_index(times: list[pd.Timestamp]) -> pd.DatetimeIndex:
-    """Times sorted as the store holds them."""
-    return pd.DatetimeIndex(sorted(times))
