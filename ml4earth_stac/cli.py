@@ -29,11 +29,12 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=1)
 
 
-def _prefect_defaults(output_dir: Path) -> None:
-    """Ephemeral Prefect, offline: no telemetry, state kept beside the outputs."""
+def _prefect_defaults() -> None:
+    """Ephemeral Prefect, offline: no telemetry; its state in ./.prefect unless PREFECT_HOME is set."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_HOME", str((output_dir / ".prefect").resolve()))
+    os.environ.setdefault("PREFECT_HOME", str(Path(".prefect").resolve()))
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
 
 
 @archive_app.command("build")
@@ -72,7 +73,7 @@ def run(
     threads: Annotated[int, typer.Option(help="threads of the local Dask scheduler")] = 2,
 ) -> None:
     """Run the ingest flow of one recipe (Prefect, ephemeral) and publish its STAC collection."""
-    _prefect_defaults(output)
+    _prefect_defaults()
     from flows.ingest import ingest_benchmark
 
     try:

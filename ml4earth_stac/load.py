@@ -48,7 +48,7 @@ class LoadedScene:
         item_id: upstream STAC item id.
         reflectance: lazy (band, y, x) float32 surface reflectance, NaN where nodata or masked by SCL.
         scl: (y, x) uint8 scene classification on the grid (0 outside the scene).
-        valid_fraction: share of grid pixels with data.
+        valid_fraction: share of grid pixels with data (SCL not 0), clouds included.
         cloud_fraction: share of the valid pixels that are cloud, cirrus or cloud shadow.
         boa_offset: the offset added after scaling (depends on the processing baseline).
     """
@@ -92,7 +92,7 @@ def load_scene(item: dict[str, Any], request: SceneRequest) -> LoadedScene:
         if pd.Timestamp(properties["datetime"]).tzinfo else pd.Timestamp(properties["datetime"]),
         reflectance=_drop_stackstac_coords(reflectance),
         scl=scl_plane,
-        valid_fraction=sentinel2.valid_fraction(scl_plane),
+        valid_fraction=sentinel2.valid_fraction(scl_plane, masked_classes=(sentinel2.SCL_NODATA,)),
         cloud_fraction=sentinel2.cloud_fraction(scl_plane),
         processing_baseline=baseline,
         boa_offset=offset,

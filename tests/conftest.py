@@ -22,3 +22,38 @@ def reference_dir() -> Path:
     if not (root / "stac-items").is_dir():
         pytest.skip(f"real reference data not found at {root}; set {REFERENCE_ENV} to its folder")
     return root
+
+
+SMALL_ARCHIVE_SPEC_KWARGS = {"n_dates": 6, "seed": 3, "scene_size_px": 1200}
+
+
+@pytest.fixture(scope="session")
+def small_archive(tmp_path_factory: pytest.TempPathFactory):
+    """A small seeded sample archive (6 dates, 12 km scenes), built once per test session."""
+    from ml4earth_stac.archive import ArchiveSpec, build_sample_archive
+
+    return build_sample_archive(tmp_path_factory.mktemp("archive"), ArchiveSpec(**SMALL_ARCHIVE_SPEC_KWARGS))
+
+
+@pytest.fixture(scope="session")
+def small_archive_server(small_archive):
+    """The small archive served on 127.0.0.1: a real STAC API (rustac) and a Range-capable file server."""
+    from ml4earth_stac.archive import ArchiveServer
+
+    with ArchiveServer(small_archive.root) as server:
+        yield server
+
+
+def recipe_for_archive(manifest, **overrides):
+    """The Svalbard recipe, with the AOI of a (possibly smaller) sample archive and optional overrides."""
+    from ml4earth_stac.config import Recipe, load_recipe
+
+    raw = load_recipe(REPO_ROOT / "catalog" / "svalbard-calving-fronts.yaml").model_dump(mode="json")
+    raw["aois"] = [{"name": manifest.aoi_name, "geometry": manifest.aoi_geometry_wgs84}]
+    for dotted, value in overrides.items():
+        target = raw
+        *parents, leaf = dotted.split("__")
+        for key in parents:
+            target = target[key]
+        target[leaf] = value
+    return Recipe.model_validate(raw)

@@ -72,7 +72,9 @@ TURBID_DELTA: Final = (
     - SPECTRA[WATER]
 )
 CLOUD: Final = np.array([0.75, 0.74, 0.73, 0.72, 0.72, 0.71, 0.70, 0.70, 0.69, 0.55, 0.45, 0.30], np.float32)
-CIRRUS: Final = np.array([0.08, 0.08, 0.075, 0.07, 0.065, 0.06, 0.06, 0.055, 0.055, 0.04, 0.03, 0.02], np.float32)
+CIRRUS: Final = np.array(
+    [0.08, 0.08, 0.075, 0.07, 0.065, 0.06, 0.06, 0.055, 0.055, 0.04, 0.03, 0.02], np.float32
+)
 
 BOA_QUANTIFICATION: Final = 10000.0
 BOA_ADD_OFFSET_DN: Final = 1000  # added to DN by processing baselines >= 04.00

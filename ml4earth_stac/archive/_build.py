@@ -78,7 +78,9 @@ def _write_bands(folder: Path, grid: SceneGrid, layers: S.SceneLayers, plan: Sce
     write_cog(folder / "visual.tif", visual, grid.transform(10), EPSG, 0, "average")
 
 
-def _write_atmosphere(folder: Path, grid: SceneGrid, layers: S.SceneLayers, plan: ScenePlan, seed: int) -> None:
+def _write_atmosphere(
+    folder: Path, grid: SceneGrid, layers: S.SceneLayers, plan: ScenePlan, seed: int
+) -> None:
     """AOT (x 0.001) and WVP (x 0.001 cm) at 10 m, uint16, nodata 0."""
     rng = np.random.default_rng([seed, 4, plan.index])
     n = layers.valid.shape[0]
@@ -101,16 +103,27 @@ def _write_scene(root: Path, grid: SceneGrid, geo: S.Geography, plan: ScenePlan,
     _write_atmosphere(folder, grid, layers, plan, seed)
     scl20 = S.scl(layers.at(2))
     write_cog(folder / "SCL.tif", scl20, grid.transform(20), EPSG, 0, "nearest")
-    write_cog(root / "truth" / "zones" / f"{plan.item_id}.tif", S.zones(layers), grid.transform(10), EPSG, 0,
-              "nearest")
+    write_cog(
+        root / "truth" / "zones" / f"{plan.item_id}.tif",
+        S.zones(layers),
+        grid.transform(10),
+        EPSG,
+        0,
+        "nearest",
+    )
     stats = _scl_stats(scl20)
     item = item_dict(plan, grid, stats)
     front = front_feature(grid, geo, plan, fu)
     record = SceneRecord(
-        item_id=plan.item_id, datetime=item["properties"]["datetime"], platform=plan.platform,
-        processing_baseline=plan.processing_baseline, cloud_cover=round(stats.cloud_cover, 4),
-        aoi_cloud_fraction=round(stats.aoi_cloud_fraction, 4), nodata_corner=plan.nodata_corner >= 0,
-        front_mean_easting_m=front["properties"]["front_mean_easting_m"], front_retreat_m=round(plan.front_retreat_m, 2),
+        item_id=plan.item_id,
+        datetime=item["properties"]["datetime"],
+        platform=plan.platform,
+        processing_baseline=plan.processing_baseline,
+        cloud_cover=round(stats.cloud_cover, 4),
+        aoi_cloud_fraction=round(stats.aoi_cloud_fraction, 4),
+        nodata_corner=plan.nodata_corner >= 0,
+        front_mean_easting_m=front["properties"]["front_mean_easting_m"],
+        front_retreat_m=round(plan.front_retreat_m, 2),
     )
     return item, front, record
 
@@ -183,9 +196,16 @@ def build_sample_archive(root: Path, spec: ArchiveSpec = ArchiveSpec()) -> Archi
     u0, v0, u1, v1 = AOI_BOX
     (ax0, ay1), (ax1, ay0) = grid.uv_to_xy(u0, v0), grid.uv_to_xy(u1, v1)
     manifest = ArchiveManifest(
-        root=root, collection_id=COLLECTION_ID, item_ids=tuple(r.item_id for r in records), epsg=EPSG,
-        aoi_name=AOI_NAME, aoi_geometry_wgs84=polygon_wgs84(grid, aoi_corners_uv()), spec=spec,
-        glacier=GLACIER_NAME, aoi_bbox_utm=(ax0, ay0, ax1, ay1), scene_bbox_utm=tuple(grid.bbox),
+        root=root,
+        collection_id=COLLECTION_ID,
+        item_ids=tuple(r.item_id for r in records),
+        epsg=EPSG,
+        aoi_name=AOI_NAME,
+        aoi_geometry_wgs84=polygon_wgs84(grid, aoi_corners_uv()),
+        spec=spec,
+        glacier=GLACIER_NAME,
+        aoi_bbox_utm=(ax0, ay0, ax1, ay1),
+        scene_bbox_utm=tuple(grid.bbox),
         scenes=tuple(records),
     )
     write_manifest(manifest)

@@ -42,10 +42,20 @@ def write_cog(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     profile = {
-        "driver": "COG", "width": cols, "height": rows, "count": count, "dtype": arr.dtype.name,
-        "crs": CRS.from_epsg(epsg), "transform": Affine(*transform), "nodata": nodata,
-        "compress": "deflate", "predictor": 2, "level": 6, "num_threads": "ALL_CPUS",
-        "blocksize": 512 if max(rows, cols) >= 2048 else 256, "overview_resampling": resampling,
+        "driver": "COG",
+        "width": cols,
+        "height": rows,
+        "count": count,
+        "dtype": arr.dtype.name,
+        "crs": CRS.from_epsg(epsg),
+        "transform": Affine(*transform),
+        "nodata": nodata,
+        "compress": "deflate",
+        "predictor": 2,
+        "level": 6,
+        "num_threads": "ALL_CPUS",
+        "blocksize": 512 if max(rows, cols) >= 2048 else 256,
+        "overview_resampling": resampling,
     }
     try:
         with rasterio.open(tmp, "w", **profile) as dst:
@@ -53,4 +63,6 @@ def write_cog(
         os.replace(tmp, path)
     except (rasterio.errors.RasterioError, OSError) as exc:
         tmp.unlink(missing_ok=True)
-        raise ArchiveError(f"cannot write COG {path}: {exc}. Check free disk space and write permission.") from exc
+        raise ArchiveError(
+            f"cannot write COG {path}: {exc}. Check free disk space and write permission."
+        ) from exc

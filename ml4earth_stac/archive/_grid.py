@@ -65,7 +65,9 @@ def to_wgs84(points_xy: list[tuple[float, float]]) -> list[list[float]]:
     return [[round(lon, 7), round(lat, 7)] for lon, lat in (tr.transform(x, y) for x, y in points_xy)]
 
 
-def ring_xy(grid: SceneGrid, corners_uv: list[tuple[float, float]], per_edge: int = 8) -> list[tuple[float, float]]:
+def ring_xy(
+    grid: SceneGrid, corners_uv: list[tuple[float, float]], per_edge: int = 8
+) -> list[tuple[float, float]]:
     """A closed, densified ring through scene-fraction corners, in EPSG:32633 metres."""
     pts: list[tuple[float, float]] = []
     closed = corners_uv + corners_uv[:1]

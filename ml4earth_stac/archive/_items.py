@@ -25,6 +25,8 @@ LICENSE_LINK: Final = {
     "rel": "license",
     "href": "https://sentinel.esa.int/documents/247904/690755/Sentinel_Data_Legal_Notice",
 }
+# Relative to the item file (root/items/<id>.json); STAC 1.1 requires it when "collection" is set.
+COLLECTION_LINK: Final = {"rel": "collection", "href": "../collection.json", "type": "application/json"}
 # Non-spectral raster assets: key -> (gsd, title), as in PC items.
 EXTRA_ASSETS: Final = {
     "AOT": (10, "Aerosol optical thickness (AOT)"),
@@ -169,7 +171,7 @@ def item_dict(plan: ScenePlan, grid: SceneGrid, stats: SceneStats) -> dict[str, 
         "collection": COLLECTION_ID,
         "bbox": [min(lons), min(lats), max(lons), max(lats)],
         "geometry": {"type": "Polygon", "coordinates": [ring]},
-        "links": [dict(LICENSE_LINK)],
+        "links": [dict(COLLECTION_LINK), dict(LICENSE_LINK)],
         "properties": item_properties(plan, stats),
         "assets": item_assets(grid, plan.item_id),
     }
@@ -208,12 +210,24 @@ def collection_dict(items: list[dict[str, Any]]) -> dict[str, Any]:
         "license": "proprietary",
         "keywords": ["Sentinel", "Copernicus", "ESA", "Satellite", "Imagery", "Reflectance", "Synthetic"],
         "providers": [
-            {"name": "ESA", "roles": ["producer", "licensor"], "url": "https://sentinel.esa.int/web/sentinel/missions/sentinel-2"},
+            {
+                "name": "ESA",
+                "roles": ["producer", "licensor"],
+                "url": "https://sentinel.esa.int/web/sentinel/missions/sentinel-2",
+            },
             {"name": "ml4earth-stac sample archive", "roles": ["processor", "host"]},
         ],
         "extent": {
-            "spatial": {"bbox": [[min(b[0] for b in bboxes), min(b[1] for b in bboxes),
-                                  max(b[2] for b in bboxes), max(b[3] for b in bboxes)]]},
+            "spatial": {
+                "bbox": [
+                    [
+                        min(b[0] for b in bboxes),
+                        min(b[1] for b in bboxes),
+                        max(b[2] for b in bboxes),
+                        max(b[3] for b in bboxes),
+                    ]
+                ]
+            },
             "temporal": {"interval": [[times[0], times[-1]]]},
         },
         "summaries": {

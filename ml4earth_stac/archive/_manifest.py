@@ -121,7 +121,8 @@ def load_manifest(root: Path) -> ArchiveManifest:
         raise ArchiveError(f"{path} is unreadable ({exc}); delete it and rebuild the archive.") from exc
     if data.get("format_version") != FORMAT_VERSION:
         raise ArchiveError(
-            f"{path} has format_version {data.get('format_version')}, expected {FORMAT_VERSION}; rebuild the archive."
+            f"{path} has format_version {data.get('format_version')}, expected {FORMAT_VERSION}; "
+            "rebuild the archive."
         )
     try:
         return ArchiveManifest(
@@ -138,4 +139,6 @@ def load_manifest(root: Path) -> ArchiveManifest:
             scenes=tuple(SceneRecord(**s) for s in data["scenes"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise ArchiveError(f"{path} misses or mangles field {exc}; delete it and rebuild the archive.") from exc
+        raise ArchiveError(
+            f"{path} misses or mangles field {exc}; delete it and rebuild the archive."
+        ) from exc

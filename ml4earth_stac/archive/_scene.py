@@ -58,7 +58,8 @@ def make_geography(n: int, seed: int) -> Geography:
     topo = smooth_2d(rng, n, [6, 16, 48], [1.0, 0.6, 0.3])
     texture = 0.7 * smooth_2d(rng, n, [40, 120], [1.0, 0.6]) + 0.3 * rng.standard_normal((n, n), np.float32)
     wiggle = 120.0 * smooth_1d(rng, n, [4, 12], [1.0, 0.5])
-    return Geography(n, centre_v, half_width, cross.astype(np.float32), topo, texture.astype(np.float32), wiggle)
+    cross = cross.astype(np.float32)
+    return Geography(n, centre_v, half_width, cross, topo, texture.astype(np.float32), wiggle)
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,8 @@ def clouds(n: int, plan: ScenePlan, rng: np.random.Generator) -> tuple[np.ndarra
         cirrus = np.zeros((n, n), dtype=np.float32)
     length = min(CLOUD_HEIGHT_M * np.tan(np.radians(plan.sun_zenith)), 0.12 * n * PIXEL_M)
     az = np.radians(plan.sun_azimuth + 180.0)
-    shadow = _shift(cloud, int(round(-np.cos(az) * length / PIXEL_M)), int(round(np.sin(az) * length / PIXEL_M)))
+    drow, dcol = int(round(-np.cos(az) * length / PIXEL_M)), int(round(np.sin(az) * length / PIXEL_M))
+    shadow = _shift(cloud, drow, dcol)
     shadow[cloud > 0] = 0.0
     return cloud, cirrus.astype(np.float32), shadow
 

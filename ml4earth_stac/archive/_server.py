@@ -7,6 +7,7 @@ Items are read from ``<root>/items/*.json`` when the server starts, so a test ma
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -147,13 +148,25 @@ class ArchiveServer:
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
         self._log_dir.mkdir(parents=True, exist_ok=True)
+        package_parent = str(Path(__file__).resolve().parents[2])
+        paths = [package_parent, os.environ.get("PYTHONPATH", "")]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
         with (self._log_dir / f"{name}.log").open("wb") as log:
-            self._procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self._procs[name] = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            )
 
     def _start_files(self) -> None:
         port = _free_port(self.host)
         self.files_url = f"http://{self.host}:{port}"
-        cmd = [sys.executable, "-m", "ml4earth_stac.archive._fileserver", str(self.root), self.host, str(port)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "ml4earth_stac.archive._fileserver",
+            str(self.root),
+            self.host,
+            str(port),
+        ]
         self._spawn("files", cmd)
         self._wait("files", f"{self.files_url}/collection.json")
 
@@ -161,8 +174,14 @@ class ArchiveServer:
         served = self.root / SERVED_DIR
         port = _free_port(self.host)
         self.stac_api_url = f"http://{self.host}:{port}"
-        cmd = [_rustac_executable(), "serve", str(served / "collection.json"), str(served / "items.ndjson"),
-               "--addr", f"{self.host}:{port}"]
+        cmd = [
+            _rustac_executable(),
+            "serve",
+            str(served / "collection.json"),
+            str(served / "items.ndjson"),
+            "--addr",
+            f"{self.host}:{port}",
+        ]
         self._spawn("rustac", cmd)
         self._wait("rustac", f"{self.stac_api_url}/collections/{COLLECTION_ID}/items?limit=1")
 

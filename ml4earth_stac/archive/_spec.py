@@ -119,7 +119,7 @@ def check_spec(spec: ArchiveSpec) -> None:
     if spec.scene_size_px < 120 or spec.scene_size_px % 6:
         problems.append(f"scene_size_px={spec.scene_size_px} must be a multiple of 6 and >= 120")
     if spec.n_years < 1 or not 2015 <= spec.first_year <= 2030:
-        problems.append(f"first_year={spec.first_year}/n_years={spec.n_years}: use 2015..2030 and n_years >= 1")
+        problems.append(f"first_year={spec.first_year}, n_years={spec.n_years}: use 2015..2030, n_years >= 1")
     lo, hi = spec.cloud_range
     if not 0.0 <= lo <= hi <= 0.8:
         problems.append(f"cloud_range={spec.cloud_range} must satisfy 0 <= min <= max <= 0.8")
@@ -179,7 +179,9 @@ def _generation_time(t: dt.datetime, baseline: str, rng: np.random.Generator) ->
 def _cloud_targets(spec: ArchiveSpec, rng: np.random.Generator) -> list[tuple[float, float, bool]]:
     """(cloud fraction, cirrus fraction, overcast) per scene index."""
     lo, hi = spec.cloud_range
-    targets = [(float(rng.uniform(lo, hi)), float(rng.uniform(0.0, 0.08)), False) for _ in range(spec.n_dates)]
+    targets = [
+        (float(rng.uniform(lo, hi)), float(rng.uniform(0.0, 0.08)), False) for _ in range(spec.n_dates)
+    ]
     order = [int(i) for i in rng.permutation(spec.n_dates)]
     if spec.clear_scene:
         targets[order[0]] = (0.005, 0.0, False)
@@ -213,13 +215,22 @@ def plan_scenes(spec: ArchiveSpec) -> tuple[ScenePlan, ...]:
         corner = int(rng.integers(0, 4)) if rng.random() < spec.nodata_corner_probability else -1
         plans.append(
             ScenePlan(
-                index=i, sensing_time=t, platform=_platform(t, rng), processing_baseline=baseline,
+                index=i,
+                sensing_time=t,
+                platform=_platform(t, rng),
+                processing_baseline=baseline,
                 generation_time=_generation_time(t, baseline, rng),
-                relative_orbit=int(rng.choice(RELATIVE_ORBITS)), cloud_target=clouds[i][0],
-                cirrus_target=clouds[i][1], overcast=clouds[i][2], front_u=FRONT_U0 + retreat / scene_m,
-                front_retreat_m=retreat, snowline_u=float(rng.uniform(0.72, 0.95)),
-                rock_snow_fraction=float(rng.uniform(0.08, 0.35)), nodata_corner=corner,
-                sun_zenith=zenith, sun_azimuth=azimuth,
+                relative_orbit=int(rng.choice(RELATIVE_ORBITS)),
+                cloud_target=clouds[i][0],
+                cirrus_target=clouds[i][1],
+                overcast=clouds[i][2],
+                front_u=FRONT_U0 + retreat / scene_m,
+                front_retreat_m=retreat,
+                snowline_u=float(rng.uniform(0.72, 0.95)),
+                rock_snow_fraction=float(rng.uniform(0.08, 0.35)),
+                nodata_corner=corner,
+                sun_zenith=zenith,
+                sun_azimuth=azimuth,
             )
         )
     return tuple(plans)
