@@ -73,10 +73,13 @@ def run(
     threads: Annotated[int, typer.Option(help="threads of the local Dask scheduler")] = 2,
 ) -> None:
     """Run the ingest flow of one recipe (Prefect, ephemeral) and publish its STAC collection."""
-    _prefect_defaults()
-    from flows.ingest import ingest_benchmark
+    from ml4earth_stac.config import load_recipe
 
     try:
+        load_recipe(recipe)  # fail fast on a bad recipe, before Prefect starts
+        _prefect_defaults()
+        from flows.ingest import ingest_benchmark
+
         ingest_benchmark(str(recipe), str(output), stac_api, dask_address, threads)
     except Ml4EarthError as exc:
         _fail(exc)
