@@ -61,15 +61,22 @@ def run_pipeline_child(recipe: Path, api: str, threads: int) -> None:
     report = run_benchmark(load_recipe(recipe), RunSettings(output_dir=out, stac_api=api, threads=threads))
     seconds = time.perf_counter() - start
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "rss_mb": rss_mb, "scenes": report.scenes_used,
-                      "stages": report.seconds}))
+    print(
+        json.dumps(
+            {"seconds": seconds, "rss_mb": rss_mb, "scenes": report.scenes_used, "stages": report.seconds}
+        )
+    )
 
 
 def pipeline_in_fresh_process(recipe: Path, api: str, threads: int) -> dict:
     out = WORK / f"out-{recipe.stem}"
     subprocess.run(["rm", "-rf", str(out)], check=True)
-    result = subprocess.run([sys.executable, __file__, "--child", str(recipe), "--api", api,
-                             "--threads", str(threads)], check=True, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", str(recipe), "--api", api, "--threads", str(threads)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -77,8 +84,10 @@ def floor(recipe_path: Path, api: str, files_url: str, archive: Path, threads: i
     """Raw rasterio reads of the same assets onto the same grid + direct zarr writes, same threads."""
     recipe = load_recipe(recipe_path)
     grid = aoi_grid(recipe.aois[0].geometry, recipe.grid.crs, recipe.grid.resolution)
-    items = sorted((json.loads(p.read_text()) for p in (archive / "items").glob("*.json")),
-                   key=lambda i: i["properties"]["datetime"])
+    items = sorted(
+        (json.loads(p.read_text()) for p in (archive / "items").glob("*.json")),
+        key=lambda i: i["properties"]["datetime"],
+    )
     items = [i for i in items if i["properties"]["datetime"][:10] <= recipe.time_range.end.isoformat()]
     bands = [sentinel2.asset_key(b, recipe.source.provider) for b in (*recipe.source.bands, "SCL")]
     height, width = grid.shape
@@ -87,11 +96,24 @@ def floor(recipe_path: Path, api: str, files_url: str, archive: Path, threads: i
     subprocess.run(["rm", "-rf", str(store)], check=True)
     start = time.perf_counter()
     root = zarr.open_group(str(store), mode="w")
-    array = root.create_array("reflectance", shape=(len(items), len(bands) - 1, height, width),
-                              dtype="float32", chunks=(1, 1, chunk, chunk), shards=(1, 1, shard, shard),
-                              compressors=(COMPRESSOR,), fill_value=np.nan)
-    scl = root.create_array("scl", shape=(len(items), height, width), dtype="uint8", chunks=(1, chunk, chunk),
-                            shards=(1, shard, shard), compressors=(COMPRESSOR,), fill_value=0)
+    array = root.create_array(
+        "reflectance",
+        shape=(len(items), len(bands) - 1, height, width),
+        dtype="float32",
+        chunks=(1, 1, chunk, chunk),
+        shards=(1, 1, shard, shard),
+        compressors=(COMPRESSOR,),
+        fill_value=np.nan,
+    )
+    scl = root.create_array(
+        "scl",
+        shape=(len(items), height, width),
+        dtype="uint8",
+        chunks=(1, chunk, chunk),
+        shards=(1, shard, shard),
+        compressors=(COMPRESSOR,),
+        fill_value=0,
+    )
 
     def read_write(job: tuple[int, int]) -> None:
         t, b = job
@@ -99,8 +121,14 @@ def floor(recipe_path: Path, api: str, files_url: str, archive: Path, threads: i
         with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), rasterio.open(href) as src:
             window = rasterio.windows.from_bounds(*grid.bounds, transform=src.transform)
             is_scl = b == len(bands) - 1
-            data = src.read(1, window=window, out_shape=(height, width), boundless=True, fill_value=0,
-                            resampling=Resampling.nearest if is_scl else Resampling.bilinear)
+            data = src.read(
+                1,
+                window=window,
+                out_shape=(height, width),
+                boundless=True,
+                fill_value=0,
+                resampling=Resampling.nearest if is_scl else Resampling.bilinear,
+            )
         if is_scl:
             scl[t] = data
         else:
@@ -111,8 +139,14 @@ def floor(recipe_path: Path, api: str, files_url: str, archive: Path, threads: i
     return time.perf_counter() - start
 
 
+def _rounded(stages: dict[str, float]) -> str:
+    return json.dumps({stage: round(seconds, 2) for stage, seconds in stages.items()})
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scenes", type=int, default=16)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--size-px", type=int, default=2400)
@@ -133,7 +167,7 @@ def main() -> None:
     ratio = at_large["seconds"] / floor_seconds
     rss_ratio = at_large["rss_mb"] / at_small["rss_mb"]
     print(f"scenes: {at_large['scenes']}  threads: {args.threads}  grid px: {args.size_px}")
-    print(f"pipeline {at_large['seconds']:.2f} s (stages {json.dumps({k: round(v, 2) for k, v in at_large['stages'].items()})})")
+    print(f"pipeline {at_large['seconds']:.2f} s (stages {_rounded(at_large['stages'])})")
     print(f"floor    {floor_seconds:.2f} s (raw rasterio window reads + direct zarr write)")
     print(f"RATIO pipeline/floor = {ratio:.2f}   (target <= 1.5)")
     print(f"peak RSS: 4 scenes {at_small['rss_mb']:.0f} MB, {args.scenes} scenes {at_large['rss_mb']:.0f} MB")

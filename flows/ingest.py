@@ -56,8 +56,9 @@ def ingest_benchmark(
         The run report as a dict.
     """
     recipe = load_recipe(recipe_path)
-    settings = RunSettings(output_dir=Path(output_dir), stac_api=stac_api, dask_address=dask_address,
-                           threads=threads)
+    settings = RunSettings(
+        output_dir=Path(output_dir), stac_api=stac_api, dask_address=dask_address, threads=threads
+    )
     run = pipeline.start_run(recipe, settings)
     found = [find_scenes(run, aoi) for aoi in recipe.aois]
     if pipeline.is_up_to_date(run):

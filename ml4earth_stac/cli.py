@@ -12,10 +12,14 @@ from rich.console import Console
 
 from ml4earth_stac.errors import Ml4EarthError
 
-app = typer.Typer(help="Turn Earth-observation archives into ML-ready benchmarks published as STAC.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
-archive_app = typer.Typer(help="The seeded sample archive (synthetic Sentinel-2 scenes + a local STAC API).",
-                          no_args_is_help=True)
+app = typer.Typer(
+    help="Turn Earth-observation archives into ML-ready benchmarks published as STAC.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+archive_app = typer.Typer(
+    help="The seeded sample archive (synthetic Sentinel-2 scenes + a local STAC API).", no_args_is_help=True
+)
 app.add_typer(archive_app, name="archive")
 console = Console()
 
@@ -86,8 +90,10 @@ def run(
 
 
 @app.command("validate")
-def validate(path: Annotated[Path, typer.Argument(help="catalog.json, collection.json, item or folder")],
-             schemas: Annotated[Path | None, typer.Option(help="folder holding schema-map.json")] = None) -> None:
+def validate(
+    path: Annotated[Path, typer.Argument(help="catalog.json, collection.json, item or folder")],
+    schemas: Annotated[Path | None, typer.Option(help="folder holding schema-map.json")] = None,
+) -> None:
     """Validate a static STAC catalog offline: core and every extension, following child/item links."""
     from ml4earth_stac.stac.validate import StacValidator, validate_tree
 
@@ -115,13 +121,21 @@ def demo(
 
     build_sample_archive(archive)
     with ArchiveServer(archive) as server:
-        run(recipe, output=output, stac_api=server.stac_api_url, dask_address=None, threads=os.cpu_count() or 2)
+        run(
+            recipe,
+            output=output,
+            stac_api=server.stac_api_url,
+            dask_address=None,
+            threads=os.cpu_count() or 2,
+        )
     validate(output / "catalog.json", None)
     cube = output / recipe.stem / "cube.zarr"
-    console.print(f"\n[bold]Done.[/] STAC catalog: {output / 'catalog.json'}\ncube: {cube}\n"
-                  f"browse it:  ml4earth serve {output}\n"
-                  f"open it:    python -c \"import xarray as xr; "
-                  f"print(xr.open_zarr('{cube}', group='kronebreen/sentinel-2'))\"")
+    console.print(
+        f"\n[bold]Done.[/] STAC catalog: {output / 'catalog.json'}\ncube: {cube}\n"
+        f"browse it:  ml4earth serve {output}\n"
+        f'open it:    python -c "import xarray as xr; '
+        f"print(xr.open_zarr('{cube}', group='kronebreen/sentinel-2'))\""
+    )
 
 
 @app.command("serve")
@@ -133,8 +147,10 @@ def serve(
     from ml4earth_stac.stac.serve import serve_folder
 
     url = f"http://127.0.0.1:{port}/catalog.json"
-    console.print(f"catalog: {url}\nstac-browser: https://radiantearth.github.io/stac-browser/#/external/{url}\n"
-                  "QGIS 3.40+: Data Source Manager > STAC > new connection with the catalog URL\nCtrl-C to stop")
+    console.print(
+        f"catalog: {url}\nstac-browser: https://radiantearth.github.io/stac-browser/#/external/{url}\n"
+        "QGIS 3.40+: Data Source Manager > STAC > new connection with the catalog URL\nCtrl-C to stop"
+    )
     serve_folder(path, port)
 
 

@@ -89,7 +89,8 @@ def load_scene(item: dict[str, Any], request: SceneRequest) -> LoadedScene:
     return LoadedScene(
         item_id=item["id"],
         time=pd.Timestamp(properties["datetime"]).tz_localize(None)
-        if pd.Timestamp(properties["datetime"]).tzinfo else pd.Timestamp(properties["datetime"]),
+        if pd.Timestamp(properties["datetime"]).tzinfo
+        else pd.Timestamp(properties["datetime"]),
         reflectance=_drop_stackstac_coords(reflectance),
         scl=scl_plane,
         valid_fraction=sentinel2.valid_fraction(scl_plane, masked_classes=(sentinel2.SCL_NODATA,)),

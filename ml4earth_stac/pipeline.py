@@ -76,16 +76,29 @@ def find_scenes(run: Run, aoi: Aoi) -> AoiScenes:
     recipe = run.recipe
     with run.report.timed("search"):
         grid = aoi_grid(aoi.geometry, recipe.grid.crs, recipe.grid.resolution)
-        result = search_items(SearchRequest(
-            api_url=run.api_url, collection=recipe.source.collection, intersects=aoi.geometry,
-            datetime=recipe.time_range.as_stac_interval(), max_cloud_cover=recipe.source.max_cloud_cover))
+        result = search_items(
+            SearchRequest(
+                api_url=run.api_url,
+                collection=recipe.source.collection,
+                intersects=aoi.geometry,
+                datetime=recipe.time_range.as_stac_interval(),
+                max_cloud_cover=recipe.source.max_cloud_cover,
+            )
+        )
     run.report.found[aoi.name] = result.found
     for item_id, detail in result.too_cloudy:
         run.report.skip(aoi.name, item_id, "too-cloudy", detail)
     if result.found == 0:
-        run.report.skip(aoi.name, "-", "no-scenes", (
-            f"search of {recipe.source.collection} at {run.api_url} for {recipe.time_range.as_stac_interval()} "
-            "returned nothing; widen time_range or check the AOI geometry and collection"))
+        run.report.skip(
+            aoi.name,
+            "-",
+            "no-scenes",
+            (
+                f"search of {recipe.source.collection} at {run.api_url} for "
+                f"{recipe.time_range.as_stac_interval()} returned nothing; "
+                "widen time_range or check the AOI geometry and collection"
+            ),
+        )
     run.plan[aoi.name] = sorted(item["id"] for item in result.items)
     return AoiScenes(aoi.name, grid, result.items)
 
@@ -102,11 +115,24 @@ def is_up_to_date(run: Run) -> bool:
 def ingest_aoi(run: Run, scenes: AoiScenes) -> None:
     """Load, decode, check and append every scene of one AOI to the cube; bad scenes are skipped."""
     recipe = run.recipe
-    request = SceneRequest(grid=scenes.grid, bands=tuple(recipe.source.bands), provider=recipe.source.provider,
-                           resampling=recipe.grid.resampling, chunk_px=recipe.grid.shard_px,
-                           masked_scl_classes=tuple(recipe.quality.masked_scl_classes))
-    writer = CubeWriter(CubeLayout(run.staging / publish.CUBE_NAME, scenes.aoi, SENSOR, scenes.grid,
-                                   recipe.grid.chunk_px, recipe.grid.shard_px))
+    request = SceneRequest(
+        grid=scenes.grid,
+        bands=tuple(recipe.source.bands),
+        provider=recipe.source.provider,
+        resampling=recipe.grid.resampling,
+        chunk_px=recipe.grid.shard_px,
+        masked_scl_classes=tuple(recipe.quality.masked_scl_classes),
+    )
+    writer = CubeWriter(
+        CubeLayout(
+            run.staging / publish.CUBE_NAME,
+            scenes.aoi,
+            SENSOR,
+            scenes.grid,
+            recipe.grid.chunk_px,
+            recipe.grid.shard_px,
+        )
+    )
     policy = HrefPolicy(hosts=run.settings.allowed_hosts)
     used = run.report.used.setdefault(scenes.aoi, [])
     with _progress(len(scenes.items), f"ingest {scenes.aoi}") as advance:
@@ -121,25 +147,50 @@ def ingest_aoi(run: Run, scenes: AoiScenes) -> None:
             advance()
 
 
-def _ingest_one(run: Run, scenes: AoiScenes, item: dict[str, Any], request: SceneRequest,
-                writer: CubeWriter, policy: HrefPolicy) -> None:
+def _ingest_one(
+    run: Run,
+    scenes: AoiScenes,
+    item: dict[str, Any],
+    request: SceneRequest,
+    writer: CubeWriter,
+    policy: HrefPolicy,
+) -> None:
     prepared = prepare_item(item, request.asset_keys(), policy)
     probe_assets(prepared)
     scene = load_scene(prepared, request)
     quality = run.recipe.quality
     if scene.valid_fraction < quality.min_valid_fraction:
-        raise SceneSkipped(item["id"], "no-data", (
-            f"valid fraction over the AOI {scene.valid_fraction:.3f} < quality.min_valid_fraction "
-            f"{quality.min_valid_fraction}"))
+        raise SceneSkipped(
+            item["id"],
+            "no-data",
+            (
+                f"valid fraction over the AOI {scene.valid_fraction:.3f} < quality.min_valid_fraction "
+                f"{quality.min_valid_fraction}"
+            ),
+        )
     if scene.cloud_fraction > quality.max_cloud_fraction:
-        raise SceneSkipped(item["id"], "too-cloudy", (
-            f"cloud fraction over the AOI {scene.cloud_fraction:.3f} > quality.max_cloud_fraction "
-            f"{quality.max_cloud_fraction}"))
+        raise SceneSkipped(
+            item["id"],
+            "too-cloudy",
+            (
+                f"cloud fraction over the AOI {scene.cloud_fraction:.3f} > quality.max_cloud_fraction "
+                f"{quality.max_cloud_fraction}"
+            ),
+        )
     writer.append(scene)
-    run.scenes.append(PublishedScene(
-        aoi=scenes.aoi, sensor=SENSOR, item_id=item["id"], upstream=item, time_index=writer.times_written - 1,
-        grid=scenes.grid, valid_fraction=scene.valid_fraction, cloud_fraction=scene.cloud_fraction,
-        processing_baseline=scene.processing_baseline))
+    run.scenes.append(
+        PublishedScene(
+            aoi=scenes.aoi,
+            sensor=SENSOR,
+            item_id=item["id"],
+            upstream=item,
+            time_index=writer.times_written - 1,
+            grid=scenes.grid,
+            valid_fraction=scene.valid_fraction,
+            cloud_fraction=scene.cloud_fraction,
+            processing_baseline=scene.processing_baseline,
+        )
+    )
 
 
 def publish_run(run: Run) -> RunReport:
@@ -149,7 +200,8 @@ def publish_run(run: Run) -> RunReport:
         shutil.rmtree(run.staging, ignore_errors=True)
         raise SourceError(
             f"no scene of benchmark {run.recipe.id!r} could be ingested; nothing was published "
-            f"(the previous publication, if any, is untouched). Reasons: {report.to_dict()['skip_reasons']}")
+            f"(the previous publication, if any, is untouched). Reasons: {report.to_dict()['skip_reasons']}"
+        )
     with report.timed("publish"):
         store = run.staging / publish.CUBE_NAME
         consolidate(store)
@@ -157,8 +209,11 @@ def publish_run(run: Run) -> RunReport:
         report.bytes_written += sum(p.stat().st_size for p in store.rglob("*") if p.is_file())
         _write_plan(run)
         target = output_dir / run.recipe.id
-        report.outputs = {"catalog": str(output_dir / "catalog.json"), "collection": str(target / "collection.json"),
-                          "cube": str(target / publish.CUBE_NAME)}
+        report.outputs = {
+            "catalog": str(output_dir / "catalog.json"),
+            "collection": str(target / "collection.json"),
+            "cube": str(target / publish.CUBE_NAME),
+        }
         report.save(run.staging / "run-report.json")
         publish.swap_into_place(run.staging, output_dir, run.recipe.id)
     return report
@@ -169,8 +224,11 @@ def finish_up_to_date(run: Run) -> RunReport:
     shutil.rmtree(run.staging, ignore_errors=True)
     target = run.settings.output_dir / run.recipe.id
     run.report.up_to_date = True
-    run.report.outputs = {"catalog": str(run.settings.output_dir / "catalog.json"),
-                          "collection": str(target / "collection.json"), "cube": str(target / publish.CUBE_NAME)}
+    run.report.outputs = {
+        "catalog": str(run.settings.output_dir / "catalog.json"),
+        "collection": str(target / "collection.json"),
+        "cube": str(target / publish.CUBE_NAME),
+    }
     return run.report
 
 
@@ -207,8 +265,11 @@ def _fingerprint(run: Run) -> str:
 
 def _write_plan(run: Run) -> None:
     transient = [s.item_id for s in run.report.skipped if s.reason in TRANSIENT_REASONS]
-    (run.staging / PLAN_NAME).write_text(json.dumps(
-        {"fingerprint": _fingerprint(run), "plan": run.plan, "transient_skips": transient}, indent=2))
+    (run.staging / PLAN_NAME).write_text(
+        json.dumps(
+            {"fingerprint": _fingerprint(run), "plan": run.plan, "transient_skips": transient}, indent=2
+        )
+    )
 
 
 @contextmanager
@@ -218,5 +279,16 @@ def _progress(total: int, description: str) -> Iterator[Any]:
         yield lambda: progress.advance(task)
 
 
-__all__ = ["Run", "AoiScenes", "start_run", "find_scenes", "is_up_to_date", "ingest_aoi", "publish_run",
-           "finish_up_to_date", "run_benchmark", "dask_scheduler", "sentinel2"]
+__all__ = [
+    "Run",
+    "AoiScenes",
+    "start_run",
+    "find_scenes",
+    "is_up_to_date",
+    "ingest_aoi",
+    "publish_run",
+    "finish_up_to_date",
+    "run_benchmark",
+    "dask_scheduler",
+    "sentinel2",
+]

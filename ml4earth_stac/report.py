@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -75,7 +76,9 @@ class RunReport:
             table.add_column(column, justify="right" if column != "AOI" else "left")
         skipped = Counter(s.aoi for s in self.skipped)
         for aoi in sorted(set(self.found) | set(self.used)):
-            table.add_row(aoi, str(self.found.get(aoi, 0)), str(len(self.used.get(aoi, []))), str(skipped[aoi]))
+            table.add_row(
+                aoi, str(self.found.get(aoi, 0)), str(len(self.used.get(aoi, []))), str(skipped[aoi])
+            )
         console.print(table)
         for skip in self.skipped:
             console.print(f"  [yellow]skipped[/] {skip.aoi} {skip.item_id}: {skip.reason} - {skip.detail}")

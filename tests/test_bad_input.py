@@ -47,8 +47,12 @@ def tampered(small_archive, tmp_path_factory):
     item["stac_extensions"] = [e for e in item["stac_extensions"] if "projection" not in e]
     item_path.unlink()
     item_path.write_text(json.dumps(item))
-    expected = {corrupt: "asset-unreadable", missing: "asset-unreadable", truncated: "read-failed",
-                unprojected: "missing-projection"}
+    expected = {
+        corrupt: "asset-unreadable",
+        missing: "asset-unreadable",
+        truncated: "read-failed",
+        unprojected: "missing-projection",
+    }
     return root, expected
 
 
@@ -57,8 +61,9 @@ def tampered_run(tampered, small_archive, tmp_path_factory):
     root, expected = tampered
     output = tmp_path_factory.mktemp("tampered-out")
     with ArchiveServer(root) as server:
-        report = run_benchmark(recipe_for_archive(small_archive),
-                               RunSettings(output_dir=output, stac_api=server.stac_api_url))
+        report = run_benchmark(
+            recipe_for_archive(small_archive), RunSettings(output_dir=output, stac_api=server.stac_api_url)
+        )
     return report, output, expected
 
 
@@ -101,14 +106,20 @@ def test_empty_search_publishes_nothing_and_says_why(small_archive, small_archiv
     assert not (tmp_path / "svalbard-calving-fronts").exists()
 
 
-def test_an_aoi_without_scenes_does_not_stop_the_others(small_archive, small_archive_server, tmp_path) -> None:
+def test_an_aoi_without_scenes_does_not_stop_the_others(
+    small_archive, small_archive_server, tmp_path
+) -> None:
     recipe = recipe_for_archive(small_archive)
-    tromso = {"type": "Polygon", "coordinates": [[[18.9, 69.6], [19.0, 69.6], [19.0, 69.7], [18.9, 69.7],
-                                                  [18.9, 69.6]]]}
+    tromso = {
+        "type": "Polygon",
+        "coordinates": [[[18.9, 69.6], [19.0, 69.6], [19.0, 69.7], [18.9, 69.7], [18.9, 69.6]]],
+    }
     raw = recipe.model_dump(mode="json")
     raw["aois"].append({"name": "tromso", "geometry": tromso})
-    report = run_benchmark(type(recipe).model_validate(raw),
-                           RunSettings(output_dir=tmp_path, stac_api=small_archive_server.stac_api_url))
+    report = run_benchmark(
+        type(recipe).model_validate(raw),
+        RunSettings(output_dir=tmp_path, stac_api=small_archive_server.stac_api_url),
+    )
     assert report.found["tromso"] == 0 and report.used["kronebreen"]
     assert any(s.aoi == "tromso" and s.reason == "no-scenes" for s in report.skipped)
 

@@ -112,7 +112,9 @@ def test_published_stac_validates_and_records_provenance(published, small_archiv
 def test_store_manifest_checksums_every_file(published) -> None:
     folder = published[1] / "svalbard-calving-fronts"
     manifest = json.loads((folder / "cube-manifest.json").read_text())
-    store_files = {str(p.relative_to(folder / "cube.zarr")) for p in (folder / "cube.zarr").rglob("*") if p.is_file()}
+    store_files = {
+        str(p.relative_to(folder / "cube.zarr")) for p in (folder / "cube.zarr").rglob("*") if p.is_file()
+    }
     assert set(manifest["files"]) == store_files
     name, entry = sorted(manifest["files"].items())[-1]
     assert entry["file:checksum"] == multihash_sha256(folder / "cube.zarr" / name)
@@ -142,7 +144,9 @@ def test_cube_streams_over_http(published) -> None:
         remote = xr.open_zarr(url, group="kronebreen/sentinel-2", chunks={"y": 1024, "x": 1024})
         local = _cube(output)
         assert remote.sizes == local.sizes
-        np.testing.assert_array_equal(remote.reflectance.isel(time=0).values, local.reflectance.isel(time=0).values)
+        np.testing.assert_array_equal(
+            remote.reflectance.isel(time=0).values, local.reflectance.isel(time=0).values
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=10)

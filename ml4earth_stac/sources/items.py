@@ -45,17 +45,21 @@ class HrefPolicy:
         url = urlparse(href)
         if url.scheme not in self.schemes:
             raise SceneSkipped(
-                item_id, "unsafe-href",
+                item_id,
+                "unsafe-href",
                 f"asset {asset_key!r} href {href!r} uses scheme {url.scheme or 'none'!r}; "
                 f"only {list(self.schemes)} are fetched from remote metadata",
             )
         if self.hosts is not None and url.hostname not in self.hosts:
             raise SceneSkipped(
-                item_id, "unsafe-href",
+                item_id,
+                "unsafe-href",
                 f"asset {asset_key!r} host {url.hostname!r} is not in the allowed hosts {list(self.hosts)}",
             )
         if ".." in url.path.split("/"):
-            raise SceneSkipped(item_id, "unsafe-href", f"asset {asset_key!r} href {href!r} has '..' in its path")
+            raise SceneSkipped(
+                item_id, "unsafe-href", f"asset {asset_key!r} href {href!r} has '..' in its path"
+            )
 
 
 def epsg_of(item_id: str, *fields: Mapping[str, Any]) -> int:
@@ -76,7 +80,8 @@ def epsg_of(item_id: str, *fields: Mapping[str, Any]) -> int:
         if isinstance(epsg, int) and epsg > 0:
             return epsg
     raise SceneSkipped(
-        item_id, "missing-projection",
+        item_id,
+        "missing-projection",
         "no proj:code or proj:epsg on the item or its assets; its pixels cannot be placed on the grid. "
         "Fix the catalog or exclude the item",
     )
@@ -103,8 +108,10 @@ def prepare_item(
     missing = [key for key in asset_keys if key not in assets]
     if missing:
         raise SceneSkipped(
-            item_id, "missing-band",
-            f"assets {missing} are absent (item has {sorted(assets)}); check source.bands and source.provider",
+            item_id,
+            "missing-band",
+            f"assets {missing} are absent (item has {sorted(assets)}); "
+            "check source.bands and source.provider",
         )
     prepared = copy.deepcopy({k: v for k, v in item.items() if k != "assets"})
     prepared["assets"] = {key: copy.deepcopy(assets[key]) for key in asset_keys}

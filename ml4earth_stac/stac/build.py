@@ -55,9 +55,14 @@ def band_objects(bands: list[str]) -> list[dict[str, Any]]:
     objects = []
     for name in bands:
         info = table[name]
-        band = {"name": name, "description": f"surface reflectance, {name}", "data_type": "float32",
-                "nodata": "nan", "eo:center_wavelength": info.center_wavelength,
-                "eo:full_width_half_max": info.full_width_half_max}
+        band = {
+            "name": name,
+            "description": f"surface reflectance, {name}",
+            "data_type": "float32",
+            "nodata": "nan",
+            "eo:center_wavelength": info.center_wavelength,
+            "eo:full_width_half_max": info.full_width_half_max,
+        }
         if info.common_name:
             band["eo:common_name"] = info.common_name
         objects.append(band)
@@ -66,14 +71,22 @@ def band_objects(bands: list[str]) -> list[dict[str, Any]]:
 
 def proj_fields(grid: GridSpec) -> dict[str, Any]:
     """Projection extension fields of a grid, with ``proj:epsg`` too (GDAL STACIT on GDAL 3.6 needs it)."""
-    return {"proj:code": grid.crs, "proj:epsg": grid.epsg, "proj:shape": list(grid.shape),
-            "proj:transform": list(grid.transform), "proj:bbox": list(grid.bounds)}
+    return {
+        "proj:code": grid.crs,
+        "proj:epsg": grid.epsg,
+        "proj:shape": list(grid.shape),
+        "proj:transform": list(grid.transform),
+        "proj:bbox": list(grid.bounds),
+    }
 
 
 def cube_asset(href: str, group: str, bands: list[str], title: str) -> dict[str, Any]:
     """An asset pointing at one AOI/sensor group of the cube store."""
     return {
-        "href": href, "type": ZARR_MEDIA_TYPE, "roles": ["data"], "title": title,
+        "href": href,
+        "type": ZARR_MEDIA_TYPE,
+        "roles": ["data"],
+        "title": title,
         "xarray:open_kwargs": {"engine": "zarr", "group": group, "consolidated": True},
         "bands": band_objects(bands),
     }
@@ -81,8 +94,14 @@ def cube_asset(href: str, group: str, bands: list[str], title: str) -> dict[str,
 
 def file_asset(href: str, media_type: str, roles: list[str], title: str, size: int, checksum: str) -> dict:
     """An asset pointing at one file we wrote, with its size and checksum."""
-    return {"href": href, "type": media_type, "roles": roles, "title": title,
-            "file:size": size, "file:checksum": checksum}
+    return {
+        "href": href,
+        "type": media_type,
+        "roles": roles,
+        "title": title,
+        "file:size": size,
+        "file:checksum": checksum,
+    }
 
 
 def scene_item(scene: PublishedScene, bands: list[str], assets: dict[str, dict], collection_id: str) -> dict:
@@ -107,19 +126,30 @@ def scene_item(scene: PublishedScene, bands: list[str], assets: dict[str, dict],
         **proj_fields(scene.grid),
     }
     return {
-        "type": "Feature", "stac_version": STAC_VERSION,
+        "type": "Feature",
+        "stac_version": STAC_VERSION,
         "stac_extensions": [EXT["proj"], EXT["file"], EXT["eo"], EXT["xarray"]],
-        "id": scene.stac_id, "collection": collection_id,
-        "geometry": shapely.geometry.mapping(footprint), "bbox": list(footprint.bounds),
-        "properties": properties, "assets": assets,
+        "id": scene.stac_id,
+        "collection": collection_id,
+        "geometry": shapely.geometry.mapping(footprint),
+        "bbox": list(footprint.bounds),
+        "properties": properties,
+        "assets": assets,
         "links": _derived_from_links(scene.upstream),
     }
 
 
 def _derived_from_links(upstream: dict[str, Any]) -> list[dict[str, Any]]:
     links = [link for link in upstream.get("links", []) if link.get("rel") == "self"]
-    return [{"rel": "derived_from", "href": _unsigned(link["href"]), "type": "application/geo+json",
-             "title": f"upstream scene {upstream['id']}"} for link in links]
+    return [
+        {
+            "rel": "derived_from",
+            "href": _unsigned(link["href"]),
+            "type": "application/geo+json",
+            "title": f"upstream scene {upstream['id']}",
+        }
+        for link in links
+    ]
 
 
 def _unsigned(href: str) -> str:
@@ -136,10 +166,14 @@ def benchmark_collection(
     times = sorted(s.upstream["properties"]["datetime"] for s in scenes)
     interval = [times[0], times[-1]] if times else [f"{recipe.time_range.start}T00:00:00Z", None]
     collection: dict[str, Any] = {
-        "type": "Collection", "stac_version": STAC_VERSION,
+        "type": "Collection",
+        "stac_version": STAC_VERSION,
         "stac_extensions": [EXT["proj"], EXT["file"], EXT["eo"], EXT["xarray"]],
-        "id": recipe.id, "title": recipe.title, "description": recipe.description,
-        "license": recipe.license, "keywords": recipe.keywords,
+        "id": recipe.id,
+        "title": recipe.title,
+        "description": recipe.description,
+        "license": recipe.license,
+        "keywords": recipe.keywords,
         "providers": [p.model_dump(exclude_none=True) for p in recipe.providers]
         + [{"name": "Upstream STAC API", "roles": ["host"], "url": _unsigned(upstream_api)}],
         "extent": {"spatial": {"bbox": [list(union.bounds)]}, "temporal": {"interval": [interval]}},
@@ -170,10 +204,24 @@ def _summaries(recipe: Recipe, scenes: list[PublishedScene]) -> dict[str, Any]:
 
 def root_catalog(collection_ids: list[str], titles: dict[str, str]) -> dict[str, Any]:
     """The root catalog listing every published benchmark collection."""
-    links = [{"rel": "root", "href": "./catalog.json", "type": "application/json"},
-             {"rel": "self", "href": "./catalog.json", "type": "application/json"}]
-    links += [{"rel": "child", "href": f"./{cid}/collection.json", "type": "application/json",
-               "title": titles.get(cid, cid)} for cid in sorted(collection_ids)]
-    return {"type": "Catalog", "stac_version": STAC_VERSION, "id": "ml4earth-benchmarks",
-            "title": "ML4Earth benchmark datasets",
-            "description": "ML-ready Earth-observation benchmarks built by ml4earth-stac.", "links": links}
+    links = [
+        {"rel": "root", "href": "./catalog.json", "type": "application/json"},
+        {"rel": "self", "href": "./catalog.json", "type": "application/json"},
+    ]
+    links += [
+        {
+            "rel": "child",
+            "href": f"./{cid}/collection.json",
+            "type": "application/json",
+            "title": titles.get(cid, cid),
+        }
+        for cid in sorted(collection_ids)
+    ]
+    return {
+        "type": "Catalog",
+        "stac_version": STAC_VERSION,
+        "id": "ml4earth-benchmarks",
+        "title": "ML4Earth benchmark datasets",
+        "description": "ML-ready Earth-observation benchmarks built by ml4earth-stac.",
+        "links": links,
+    }

@@ -46,8 +46,9 @@ def staging_dir(output_dir: Path, benchmark: str) -> Path:
     return path
 
 
-def write_benchmark_stac(staging: Path, recipe: Recipe, scenes: list[build.PublishedScene],
-                         upstream_api: str) -> int:
+def write_benchmark_stac(
+    staging: Path, recipe: Recipe, scenes: list[build.PublishedScene], upstream_api: str
+) -> int:
     """Write quicklooks, the store manifest, items and the collection into the staging folder.
 
     Returns:
@@ -59,8 +60,9 @@ def write_benchmark_stac(staging: Path, recipe: Recipe, scenes: list[build.Publi
     for scene in scenes:
         item, size = _write_item(staging, store, scene, recipe)
         written += size
-        item_links.append({"rel": "item", "href": f"./items/{item['id']}/{item['id']}.json",
-                           "type": "application/geo+json"})
+        item_links.append(
+            {"rel": "item", "href": f"./items/{item['id']}/{item['id']}.json", "type": "application/geo+json"}
+        )
     store_size = write_store_manifest(store, staging / MANIFEST_NAME) if store.exists() else 0
     assets = _collection_assets(staging, recipe, scenes, store_size)
     collection = build.benchmark_collection(recipe, scenes, assets, upstream_api)
@@ -78,14 +80,27 @@ def _write_item(staging: Path, store: Path, scene: build.PublishedScene, recipe:
     folder = staging / "items" / scene.stac_id
     folder.mkdir(parents=True, exist_ok=True)
     group = f"{scene.aoi}/{scene.sensor}"
-    assets = {"cube": build.cube_asset(f"../../{CUBE_NAME}", group, recipe.source.bands,
-                                       f"cube of {scene.aoi} (time index {scene.time_index})")}
-    reflectance = xr.open_zarr(store, group=group, consolidated=False)["reflectance"].isel(time=scene.time_index)
+    assets = {
+        "cube": build.cube_asset(
+            f"../../{CUBE_NAME}",
+            group,
+            recipe.source.bands,
+            f"cube of {scene.aoi} (time index {scene.time_index})",
+        )
+    }
+    reflectance = xr.open_zarr(store, group=group, consolidated=False)["reflectance"].isel(
+        time=scene.time_index
+    )
     quicklook = folder / "quicklook.png"
     if write_quicklook(reflectance, quicklook):
-        assets["quicklook"] = build.file_asset("./quicklook.png", "image/png", ["overview", "visual"],
-                                               "true-colour quicklook, masked pixels transparent",
-                                               quicklook.stat().st_size, multihash_sha256(quicklook))
+        assets["quicklook"] = build.file_asset(
+            "./quicklook.png",
+            "image/png",
+            ["overview", "visual"],
+            "true-colour quicklook, masked pixels transparent",
+            quicklook.stat().st_size,
+            multihash_sha256(quicklook),
+        )
     item = build.scene_item(scene, recipe.source.bands, assets, recipe.id)
     item["links"] += [
         {"rel": "root", "href": "../../../catalog.json", "type": JSON_TYPE},
@@ -97,8 +112,9 @@ def _write_item(staging: Path, store: Path, scene: build.PublishedScene, recipe:
     return item, tree_size(folder)
 
 
-def _collection_assets(staging: Path, recipe: Recipe, scenes: list[build.PublishedScene],
-                       store_size: int) -> dict[str, dict[str, Any]]:
+def _collection_assets(
+    staging: Path, recipe: Recipe, scenes: list[build.PublishedScene], store_size: int
+) -> dict[str, dict[str, Any]]:
     assets: dict[str, dict[str, Any]] = {}
     if scenes:
         cube = build.cube_asset(f"./{CUBE_NAME}", "", recipe.source.bands, "analysis-ready cube (Zarr v3)")
@@ -108,13 +124,23 @@ def _collection_assets(staging: Path, recipe: Recipe, scenes: list[build.Publish
         assets["cube"] = cube
         manifest = staging / MANIFEST_NAME
         assets["cube-manifest"] = build.file_asset(
-            f"./{MANIFEST_NAME}", JSON_TYPE, ["metadata"], "size and checksum of every file of the cube",
-            manifest.stat().st_size, multihash_sha256(manifest))
+            f"./{MANIFEST_NAME}",
+            JSON_TYPE,
+            ["metadata"],
+            "size and checksum of every file of the cube",
+            manifest.stat().st_size,
+            multihash_sha256(manifest),
+        )
         thumbnail = _thumbnail(staging, scenes)
         if thumbnail is not None:
             assets["thumbnail"] = build.file_asset(
-                "./thumbnail.png", "image/png", ["thumbnail"], "clearest scene, true colour",
-                thumbnail.stat().st_size, multihash_sha256(thumbnail))
+                "./thumbnail.png",
+                "image/png",
+                ["thumbnail"],
+                "clearest scene, true colour",
+                thumbnail.stat().st_size,
+                multihash_sha256(thumbnail),
+            )
     return assets
 
 

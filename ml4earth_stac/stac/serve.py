@@ -20,8 +20,14 @@ def static_app(folder: Path) -> Starlette:
         raise StacError(f"{folder} is not a folder; run `ml4earth demo` or `ml4earth run` first")
     return Starlette(
         routes=[Mount("/", app=StaticFiles(directory=folder))],
-        middleware=[Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD"],
-                               expose_headers=["Content-Range", "Accept-Ranges", "Content-Length"])],
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"],
+                allow_methods=["GET", "HEAD"],
+                expose_headers=["Content-Range", "Accept-Ranges", "Content-Length"],
+            )
+        ],
     )
 
 

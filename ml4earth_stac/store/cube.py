@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 import zarr
 import zarr.codecs
@@ -31,7 +30,9 @@ from ml4earth_stac.grid import GridSpec
 from ml4earth_stac.load import LoadedScene
 from ml4earth_stac.sensors import sentinel2
 
-COMPRESSOR: Final = zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle=zarr.codecs.BloscShuffle.bitshuffle)
+COMPRESSOR: Final = zarr.codecs.BloscCodec(
+    cname="zstd", clevel=3, shuffle=zarr.codecs.BloscShuffle.bitshuffle
+)
 
 
 @dataclass(frozen=True)
@@ -79,17 +80,30 @@ class CubeWriter:
             )
         except Exception as exc:  # noqa: BLE001 - GDAL/zarr raise many types; the scene is skipped
             self._roll_back()
-            raise SceneSkipped(scene.item_id, "read-failed", f"pixels could not be read or written: {exc}") from exc
+            raise SceneSkipped(
+                scene.item_id, "read-failed", f"pixels could not be read or written: {exc}"
+            ) from exc
         self.times_written += 1
 
     def _encoding(self, dataset: xr.Dataset) -> dict[str, dict[str, Any]]:
         chunk, shard = self.layout.chunk_px, self.layout.shard_px
         encoding: dict[str, dict[str, Any]] = {
-            "reflectance": {"chunks": (1, 1, chunk, chunk), "shards": (1, 1, shard, shard),
-                            "compressors": (COMPRESSOR,), "_FillValue": np.float32("nan")},
-            "scl": {"chunks": (1, chunk, chunk), "shards": (1, shard, shard),
-                    "compressors": (COMPRESSOR,)},  # 0 = nodata is a class (flag_values), not masked
-            "time": {"units": "seconds since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "int64"},
+            "reflectance": {
+                "chunks": (1, 1, chunk, chunk),
+                "shards": (1, 1, shard, shard),
+                "compressors": (COMPRESSOR,),
+                "_FillValue": np.float32("nan"),
+            },
+            "scl": {
+                "chunks": (1, chunk, chunk),
+                "shards": (1, shard, shard),
+                "compressors": (COMPRESSOR,),
+            },  # 0 = nodata is a class (flag_values), not masked
+            "time": {
+                "units": "seconds since 1970-01-01",
+                "calendar": "proleptic_gregorian",
+                "dtype": "int64",
+            },
         }
         return encoding
 
@@ -110,8 +124,9 @@ def scene_dataset(scene: LoadedScene, layout: CubeLayout) -> xr.Dataset:
     shard = {"band": 1, "y": layout.shard_px, "x": layout.shard_px}
     reflectance = scene.reflectance.astype("float32").chunk(shard).expand_dims(time=[scene.time])
     reflectance = reflectance.assign_coords(band=np.array(reflectance["band"].values, dtype=object))
-    scl = xr.DataArray(scene.scl[np.newaxis], dims=("time", "y", "x")).chunk({"y": layout.shard_px,
-                                                                            "x": layout.shard_px})
+    scl = xr.DataArray(scene.scl[np.newaxis], dims=("time", "y", "x")).chunk(
+        {"y": layout.shard_px, "x": layout.shard_px}
+    )
     dataset = xr.Dataset(
         {"reflectance": reflectance, "scl": scl},
         coords={
@@ -136,18 +151,22 @@ def _with_band_metadata(dataset: xr.Dataset) -> xr.Dataset:
     dataset = dataset.assign_coords(
         common_name=("band", np.array([table[n].common_name or "" for n in names], dtype=object)),
         center_wavelength=("band", np.array([table[n].center_wavelength for n in names], dtype="float32")),
-        full_width_half_max=("band", np.array([table[n].full_width_half_max for n in names], dtype="float32")),
+        full_width_half_max=(
+            "band",
+            np.array([table[n].full_width_half_max for n in names], dtype="float32"),
+        ),
     )
     dataset["center_wavelength"].attrs["units"] = "um"
     dataset["full_width_half_max"].attrs["units"] = "um"
     dataset["reflectance"].attrs.update(
         long_name="surface reflectance (BOA), scale and offset applied, cloud-masked from SCL",
-        units="1", grid_mapping="spatial_ref",
+        units="1",
+        grid_mapping="spatial_ref",
     )
     dataset["scl"].attrs.update(
         long_name="Sentinel-2 scene classification (SCL), nearest-neighbour on the grid",
-        flag_values=list(sentinel2.SCL_CLASSES), flag_meanings=" ".join(
-            v.replace(" ", "_").replace(",", "") for v in sentinel2.SCL_CLASSES.values()),
+        flag_values=list(sentinel2.SCL_CLASSES),
+        flag_meanings=" ".join(v.replace(" ", "_").replace(",", "") for v in sentinel2.SCL_CLASSES.values()),
         grid_mapping="spatial_ref",
     )
     return dataset
@@ -157,18 +176,29 @@ def _with_crs(dataset: xr.Dataset, grid: GridSpec, layout: CubeLayout) -> xr.Dat
     import pyproj
 
     crs = pyproj.CRS.from_epsg(grid.epsg)
-    spatial_ref = xr.DataArray(0, attrs={
-        **crs.to_cf(), "spatial_ref": crs.to_wkt(),
-        "GeoTransform": " ".join(str(v) for v in _gdal_geotransform(grid)),
-    })
+    spatial_ref = xr.DataArray(
+        0,
+        attrs={
+            **crs.to_cf(),
+            "spatial_ref": crs.to_wkt(),
+            "GeoTransform": " ".join(str(v) for v in _gdal_geotransform(grid)),
+        },
+    )
     dataset = dataset.assign_coords(spatial_ref=spatial_ref)
     dataset["x"].attrs.update(standard_name="projection_x_coordinate", units="m", axis="X")
     dataset["y"].attrs.update(standard_name="projection_y_coordinate", units="m", axis="Y")
-    dataset.attrs.update({
-        "proj:code": grid.crs, "proj:epsg": grid.epsg, "proj:shape": list(grid.shape),
-        "proj:transform": list(grid.transform), "proj:bbox": list(grid.bounds),
-        "aoi": layout.aoi, "sensor": layout.sensor, "Conventions": "CF-1.10",
-    })
+    dataset.attrs.update(
+        {
+            "proj:code": grid.crs,
+            "proj:epsg": grid.epsg,
+            "proj:shape": list(grid.shape),
+            "proj:transform": list(grid.transform),
+            "proj:bbox": list(grid.bounds),
+            "aoi": layout.aoi,
+            "sensor": layout.sensor,
+            "Conventions": "CF-1.10",
+        }
+    )
     return dataset
 
 

@@ -18,18 +18,35 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path: Path) -> None:
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
     result = subprocess.run(
-        [sys.executable, "-m", "ml4earth_stac.cli", "demo", "--output", str(tmp_path / "outputs"),
-         "--archive", str(tmp_path / "archive")],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "ml4earth_stac.cli",
+            "demo",
+            "--output",
+            str(tmp_path / "outputs"),
+            "--archive",
+            str(tmp_path / "archive"),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "ml4earth serve" in result.stdout and "run summary" in result.stdout
     assert "valid:" in result.stdout
     assert validate_tree(tmp_path / "outputs" / "catalog.json").ok
-    cube = xr.open_zarr(tmp_path / "outputs" / "svalbard-calving-fronts" / "cube.zarr",
-                        group="kronebreen/sentinel-2")
+    cube = xr.open_zarr(
+        tmp_path / "outputs" / "svalbard-calving-fronts" / "cube.zarr", group="kronebreen/sentinel-2"
+    )
     assert cube.sizes["time"] >= 6
     green = cube.reflectance.sel(band="B03")
     cloudy = cube.scl.isin([3, 8, 9, 10])

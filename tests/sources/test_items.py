@@ -1,4 +1,4 @@
-"""Item preparation against real provider items: proj:epsg (STAC 1.0) and proj:code (STAC 1.1), href policy."""
+"""Item preparation against real provider items: proj:epsg (STAC 1.0), proj:code (STAC 1.1), hrefs."""
 
 from __future__ import annotations
 
@@ -67,8 +67,10 @@ def test_missing_band_names_the_assets(reference_dir: Path) -> None:
     assert skip.value.reason == "missing-band"
 
 
-@pytest.mark.parametrize("href", ["file:///etc/passwd", "/etc/passwd", "s3://bucket/x.tif",
-                                  "https://example.com/a/../../secret.tif"])
+@pytest.mark.parametrize(
+    "href",
+    ["file:///etc/passwd", "/etc/passwd", "s3://bucket/x.tif", "https://example.com/a/../../secret.tif"],
+)
 def test_unsafe_hrefs_are_refused(reference_dir: Path, href: str) -> None:
     item = _pc_items(reference_dir)[0]
     item["assets"]["B04"]["href"] = href
@@ -93,7 +95,10 @@ def test_epsg_of_prefers_the_asset() -> None:
 def test_probe_reports_unreadable_local_asset(tmp_path: Path) -> None:
     corrupt = tmp_path / "B04.tif"
     corrupt.write_bytes(b"II*\x00not really a tiff")
-    item = {"id": "s", "assets": {"B04": {"href": str(corrupt)}, "B03": {"href": str(tmp_path / "absent.tif")}}}
+    item = {
+        "id": "s",
+        "assets": {"B04": {"href": str(corrupt)}, "B03": {"href": str(tmp_path / "absent.tif")}},
+    }
     with pytest.raises(SceneSkipped) as skip:
         probe_assets(item)
     assert skip.value.reason == "asset-unreadable"
