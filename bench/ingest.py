@@ -40,10 +40,15 @@ WORK = ROOT / ".bench"
 RECIPE = ROOT / "catalog" / "svalbard-calving-fronts.yaml"
 
 
+def archive_items(archive: Path) -> list[dict]:
+    """The archive's items, oldest first."""
+    items = [json.loads(p.read_text()) for p in (archive / "items").glob("*.json")]
+    return sorted(items, key=lambda item: item["properties"]["datetime"])
+
+
 def bench_recipe(archive: Path, n_scenes: int) -> Path:
     """The Svalbard recipe limited to the first ``n_scenes`` dates, with no quality drops."""
-    items = sorted(json.loads(p.read_text()) for p in (archive / "items").glob("*.json"))
-    items.sort(key=lambda i: i["properties"]["datetime"])
+    items = archive_items(archive)
     last = items[n_scenes - 1]["properties"]["datetime"][:10]
     raw = yaml.safe_load(RECIPE.read_text())
     raw["time_range"] = {"start": items[0]["properties"]["datetime"][:10], "end": last}
@@ -84,10 +89,7 @@ def floor(recipe_path: Path, api: str, files_url: str, archive: Path, threads: i
     """Raw rasterio reads of the same assets onto the same grid + direct zarr writes, same threads."""
     recipe = load_recipe(recipe_path)
     grid = aoi_grid(recipe.aois[0].geometry, recipe.grid.crs, recipe.grid.resolution)
-    items = sorted(
-        (json.loads(p.read_text()) for p in (archive / "items").glob("*.json")),
-        key=lambda i: i["properties"]["datetime"],
-    )
+    items = archive_items(archive)
     items = [i for i in items if i["properties"]["datetime"][:10] <= recipe.time_range.end.isoformat()]
     bands = [sentinel2.asset_key(b, recipe.source.provider) for b in (*recipe.source.bands, "SCL")]
     height, width = grid.shape

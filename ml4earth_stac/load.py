@@ -19,6 +19,7 @@ from rasterio.enums import Resampling
 
 from ml4earth_stac.errors import SceneSkipped
 from ml4earth_stac.grid import GridSpec
+from ml4earth_stac.rio_reader import SameCrsRioReader
 from ml4earth_stac.sensors import sentinel2
 
 SCL_BAND: Final = "SCL"
@@ -88,9 +89,7 @@ def load_scene(item: dict[str, Any], request: SceneRequest) -> LoadedScene:
     reflectance = reflectance.assign_coords(band=list(request.bands))
     return LoadedScene(
         item_id=item["id"],
-        time=pd.Timestamp(properties["datetime"]).tz_localize(None)
-        if pd.Timestamp(properties["datetime"]).tzinfo
-        else pd.Timestamp(properties["datetime"]),
+        time=_naive_utc(properties["datetime"]),
         reflectance=_drop_stackstac_coords(reflectance),
         scl=scl_plane,
         valid_fraction=sentinel2.valid_fraction(scl_plane, masked_classes=(sentinel2.SCL_NODATA,)),
@@ -120,7 +119,14 @@ def _stack(
         snap_bounds=False,
         properties=False,
         band_coords=False,
+        reader=SameCrsRioReader,
     )
+
+
+def _naive_utc(datetime: str) -> pd.Timestamp:
+    """A STAC datetime as a timezone-naive UTC timestamp (what CF time coordinates hold)."""
+    stamp = pd.Timestamp(datetime)
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
 
 
 def _drop_stackstac_coords(array: xr.DataArray) -> xr.DataArray:

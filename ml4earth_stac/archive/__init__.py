@@ -4,7 +4,7 @@ Scenes are written as COGs with Planetary Computer shaped STAC items and served 
 :class:`ArchiveServer` (a static file server with HTTP Range support plus a ``rustac serve`` STAC API).
 """
 
-from ml4earth_stac.archive._bands import BANDS, boa_offset_dn, decode_reflectance, encode_reflectance
+from ml4earth_stac.archive._bands import BANDS, boa_offset_dn, encode_reflectance
 from ml4earth_stac.archive._build import build_sample_archive
 from ml4earth_stac.archive._manifest import ArchiveManifest, SceneRecord, load_manifest
 from ml4earth_stac.archive._server import ArchiveServer
@@ -18,7 +18,6 @@ __all__ = [
     "SceneRecord",
     "boa_offset_dn",
     "build_sample_archive",
-    "decode_reflectance",
     "encode_reflectance",
     "load_manifest",
 ]

@@ -7,17 +7,35 @@ from typing import Any, Final
 
 import numpy as np
 
+from ml4earth_stac.sensors.sentinel2 import BANDS_BY_NAME
+
 
 @dataclass(frozen=True)
 class Band:
-    """One spectral band of the PC ``sentinel-2-l2a`` collection."""
+    """One spectral band as the PC ``sentinel-2-l2a`` collection labels it.
+
+    Wavelengths and GSD come from the sensor table (:mod:`ml4earth_stac.sensors.sentinel2`); only PC's
+    own labels live here (PC calls B8A ``rededge``, gives B09 no common name).
+    """
 
     name: str
     common_name: str | None
     description: str
-    center: float
-    fwhm: float
-    gsd: int
+
+    @property
+    def center(self) -> float:
+        """Centre wavelength, micrometres."""
+        return BANDS_BY_NAME[self.name].center_wavelength
+
+    @property
+    def fwhm(self) -> float:
+        """Full width at half maximum, micrometres."""
+        return BANDS_BY_NAME[self.name].full_width_half_max
+
+    @property
+    def gsd(self) -> int:
+        """Native ground sample distance, metres."""
+        return int(BANDS_BY_NAME[self.name].gsd)
 
     def eo_band(self) -> dict[str, Any]:
         """The ``eo:bands`` entry exactly as PC writes it (B09 has no common name)."""
@@ -34,18 +52,18 @@ class Band:
 
 
 BANDS: Final = (
-    Band("B01", "coastal", "Band 1 - Coastal aerosol", 0.443, 0.027, 60),
-    Band("B02", "blue", "Band 2 - Blue", 0.49, 0.098, 10),
-    Band("B03", "green", "Band 3 - Green", 0.56, 0.045, 10),
-    Band("B04", "red", "Band 4 - Red", 0.665, 0.038, 10),
-    Band("B05", "rededge", "Band 5 - Vegetation red edge 1", 0.704, 0.019, 20),
-    Band("B06", "rededge", "Band 6 - Vegetation red edge 2", 0.74, 0.018, 20),
-    Band("B07", "rededge", "Band 7 - Vegetation red edge 3", 0.783, 0.028, 20),
-    Band("B08", "nir", "Band 8 - NIR", 0.842, 0.145, 10),
-    Band("B8A", "rededge", "Band 8A - Vegetation red edge 4", 0.865, 0.033, 20),
-    Band("B09", None, "Band 9 - Water vapor", 0.945, 0.026, 60),
-    Band("B11", "swir16", "Band 11 - SWIR (1.6)", 1.61, 0.143, 20),
-    Band("B12", "swir22", "Band 12 - SWIR (2.2)", 2.19, 0.242, 20),
+    Band("B01", "coastal", "Band 1 - Coastal aerosol"),
+    Band("B02", "blue", "Band 2 - Blue"),
+    Band("B03", "green", "Band 3 - Green"),
+    Band("B04", "red", "Band 4 - Red"),
+    Band("B05", "rededge", "Band 5 - Vegetation red edge 1"),
+    Band("B06", "rededge", "Band 6 - Vegetation red edge 2"),
+    Band("B07", "rededge", "Band 7 - Vegetation red edge 3"),
+    Band("B08", "nir", "Band 8 - NIR"),
+    Band("B8A", "rededge", "Band 8A - Vegetation red edge 4"),
+    Band("B09", None, "Band 9 - Water vapor"),
+    Band("B11", "swir16", "Band 11 - SWIR (1.6)"),
+    Band("B12", "swir22", "Band 12 - SWIR (2.2)"),
 )
 BAND_INDEX: Final = {b.name: i for i, b in enumerate(BANDS)}
 
@@ -100,13 +118,6 @@ def encode_reflectance(rho: np.ndarray, valid: np.ndarray, baseline: str) -> np.
     dn = np.clip(dn, 1, 65534).astype(np.uint16)
     dn[~valid] = 0
     return dn
-
-
-def decode_reflectance(dn: np.ndarray, baseline: str) -> np.ndarray:
-    """L2A DN to BOA reflectance (float32, NaN at DN 0), applying the offset of ``baseline``."""
-    rho = (dn.astype(np.float32) - boa_offset_dn(baseline)) / BOA_QUANTIFICATION
-    rho[dn == 0] = np.nan
-    return rho
 
 
 def encode_tci(rho: np.ndarray, valid: np.ndarray) -> np.ndarray:

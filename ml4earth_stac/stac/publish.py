@@ -18,6 +18,7 @@ Published layout::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -86,6 +87,7 @@ def _write_item(staging: Path, store: Path, scene: build.PublishedScene, recipe:
             group,
             recipe.source.bands,
             f"cube of {scene.aoi} (time index {scene.time_index})",
+            recipe.grid.shard_px,
         )
     }
     reflectance = xr.open_zarr(store, group=group, consolidated=False)["reflectance"].isel(
@@ -117,8 +119,10 @@ def _collection_assets(
 ) -> dict[str, dict[str, Any]]:
     assets: dict[str, dict[str, Any]] = {}
     if scenes:
-        cube = build.cube_asset(f"./{CUBE_NAME}", "", recipe.source.bands, "analysis-ready cube (Zarr v3)")
-        cube["xarray:open_kwargs"] = {"engine": "zarr", "consolidated": True}
+        cube = build.cube_asset(
+            f"./{CUBE_NAME}", "", recipe.source.bands, "analysis-ready cube (Zarr v3)", recipe.grid.shard_px
+        )
+        del cube["xarray:open_kwargs"]["group"]
         cube["description"] = "One group per AOI and sensor: open with group='<aoi>/<sensor>'."
         cube["file:size"] = store_size
         assets["cube"] = cube
@@ -165,6 +169,8 @@ def swap_into_place(staging: Path, output_dir: Path, benchmark: str) -> Path:
     os.replace(staging, target)
     if retired.exists():
         shutil.rmtree(retired)
+    with contextlib.suppress(OSError):
+        (output_dir / STAGING_NAME).rmdir()  # only when empty
     write_root_catalog(output_dir)
     return target
 

@@ -34,5 +34,5 @@ def write_quicklook(reflectance: xr.DataArray, path: Path, max_edge_px: int = MA
     alpha = np.where(np.isnan(values).any(axis=0), 0, 255).astype("uint8")
     scaled = np.clip(np.nan_to_num(values) / REFLECTANCE_WHITE, 0, 1) ** (1 / 2.2) * 255
     image = np.dstack([*scaled.astype("uint8"), alpha])
-    Image.fromarray(image, mode="RGBA").save(path, optimize=True)
+    Image.fromarray(image, mode="RGBA").save(path, compress_level=6)
     return True
