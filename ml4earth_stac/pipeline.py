@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +21,12 @@ from typing import Any, Final
 import dask
 from rich.progress import Progress
 
-from ml4earth_stac.config import Aoi, Recipe, RunSettings
+from ml4earth_stac.config import Aoi, Quality, Recipe, RunSettings
 from ml4earth_stac.errors import SceneSkipped, SourceError
 from ml4earth_stac.grid import GridSpec, aoi_grid
-from ml4earth_stac.load import SceneRequest, load_scene
+from ml4earth_stac.load import LoadedScene, SceneRequest, load_scene
 from ml4earth_stac.report import RunReport
-from ml4earth_stac.sensors import sentinel2
-from ml4earth_stac.sources.items import HrefPolicy, prepare_item, probe_assets
+from ml4earth_stac.sources.items import HrefPolicy, prepare_item
 from ml4earth_stac.sources.search import SearchRequest, search_items
 from ml4earth_stac.stac import publish
 from ml4earth_stac.stac.build import PublishedScene
@@ -135,61 +135,61 @@ def ingest_aoi(run: Run, scenes: AoiScenes) -> None:
     )
     policy = HrefPolicy(hosts=run.settings.allowed_hosts)
     used = run.report.used.setdefault(scenes.aoi, [])
-    with _progress(len(scenes.items), f"ingest {scenes.aoi}") as advance:
-        for item in scenes.items:
+
+    def load_checked(item: dict[str, Any]) -> LoadedScene:
+        scene = load_scene(prepare_item(item, request.asset_keys(), policy), request)
+        check_quality(scene, recipe.quality)
+        return scene
+
+    # One scene ahead: the next scene's SCL is fetched while the current one is written.
+    with _progress(len(scenes.items), f"ingest {scenes.aoi}") as advance, ThreadPoolExecutor(1) as ahead:
+        pending = [ahead.submit(load_checked, item) for item in scenes.items[:1]]
+        for index, item in enumerate(scenes.items):
+            if index + 1 < len(scenes.items):
+                pending.append(ahead.submit(load_checked, scenes.items[index + 1]))
             try:
                 with run.report.timed("load+write"):
-                    _ingest_one(run, scenes, item, request, writer, policy)
+                    scene = pending.pop(0).result()
+                    writer.append(scene)
                 used.append(item["id"])
+                run.scenes.append(_published(scenes, item, scene, writer.times_written - 1))
             except SceneSkipped as skip:
                 LOG.warning("%s", skip)
                 run.report.skip(scenes.aoi, skip.item_id, skip.reason, skip.detail)
             advance()
 
 
-def _ingest_one(
-    run: Run,
-    scenes: AoiScenes,
-    item: dict[str, Any],
-    request: SceneRequest,
-    writer: CubeWriter,
-    policy: HrefPolicy,
-) -> None:
-    prepared = prepare_item(item, request.asset_keys(), policy)
-    probe_assets(prepared)
-    scene = load_scene(prepared, request)
-    quality = run.recipe.quality
+def check_quality(scene: LoadedScene, quality: Quality) -> None:
+    """Raise SceneSkipped when a scene's valid or cloud fraction over the AOI misses the recipe's limits."""
     if scene.valid_fraction < quality.min_valid_fraction:
         raise SceneSkipped(
-            item["id"],
+            scene.item_id,
             "no-data",
-            (
-                f"valid fraction over the AOI {scene.valid_fraction:.3f} < quality.min_valid_fraction "
-                f"{quality.min_valid_fraction}"
-            ),
+            f"valid fraction over the AOI {scene.valid_fraction:.3f} < quality.min_valid_fraction "
+            f"{quality.min_valid_fraction}",
         )
     if scene.cloud_fraction > quality.max_cloud_fraction:
         raise SceneSkipped(
-            item["id"],
+            scene.item_id,
             "too-cloudy",
-            (
-                f"cloud fraction over the AOI {scene.cloud_fraction:.3f} > quality.max_cloud_fraction "
-                f"{quality.max_cloud_fraction}"
-            ),
+            f"cloud fraction over the AOI {scene.cloud_fraction:.3f} > quality.max_cloud_fraction "
+            f"{quality.max_cloud_fraction}",
         )
-    writer.append(scene)
-    run.scenes.append(
-        PublishedScene(
-            aoi=scenes.aoi,
-            sensor=SENSOR,
-            item_id=item["id"],
-            upstream=item,
-            time_index=writer.times_written - 1,
-            grid=scenes.grid,
-            valid_fraction=scene.valid_fraction,
-            cloud_fraction=scene.cloud_fraction,
-            processing_baseline=scene.processing_baseline,
-        )
+
+
+def _published(
+    scenes: AoiScenes, item: dict[str, Any], scene: LoadedScene, time_index: int
+) -> PublishedScene:
+    return PublishedScene(
+        aoi=scenes.aoi,
+        sensor=SENSOR,
+        item_id=item["id"],
+        upstream=item,
+        time_index=time_index,
+        grid=scenes.grid,
+        valid_fraction=scene.valid_fraction,
+        cloud_fraction=scene.cloud_fraction,
+        processing_baseline=scene.processing_baseline,
     )
 
 
@@ -290,5 +290,4 @@ __all__ = [
     "finish_up_to_date",
     "run_benchmark",
     "dask_scheduler",
-    "sentinel2",
 ]

@@ -25,13 +25,18 @@ class SameCrsRioReader(AutoParallelRioReader):
     def read(self, window: Window, **kwargs: Any) -> np.ndarray:
         """Read one output-grid window of the asset, as ``dtype`` with ``fill_value`` where nodata."""
         try:
-            with self.gdal_env.open, rasterio.open(self.url, sharing=False) as source:
-                if not self._same_crs_north_up(source):
-                    return super().read(window, **kwargs)
+            with self.gdal_env.open:
+                source = rasterio.open(self.url, sharing=False)
+        except Exception as exc:  # noqa: BLE001 - GDAL raises many types; stackstac's contract is RuntimeError
+            raise RuntimeError(f"Error opening {self.url!r}: {exc!r}") from exc
+        with source:
+            if not self._same_crs_north_up(source):
+                return super().read(window, **kwargs)
+            try:
                 with self.gdal_env.read:
                     data = self._window_read(source, window)
-        except Exception as exc:  # noqa: BLE001 - GDAL raises many types; stackstac's contract is RuntimeError
-            raise RuntimeError(f"Error reading {window} from {self.url!r}: {exc!r}") from exc
+            except Exception as exc:  # noqa: BLE001
+                raise RuntimeError(f"Error reading {window} from {self.url!r}: {exc!r}") from exc
         scale, offset = self.scale_offset
         if scale != 1:
             data = data * scale

@@ -75,7 +75,7 @@ def test_each_bad_scene_is_skipped_with_its_reason(tampered_run) -> None:
     details = {s.item_id: s.detail for s in report.skipped}
     for item_id, reason in expected.items():
         if reason == "asset-unreadable":
-            assert "cannot be opened" in details[item_id] and ".tif" in details[item_id]
+            assert "Error opening" in details[item_id] and ".tif" in details[item_id]
     assert report.scenes_used >= 1
 
 

@@ -8,24 +8,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlparse
 
-import rasterio
-import rasterio.errors
-
 from ml4earth_stac.errors import SceneSkipped
 
 ALLOWED_SCHEMES: Final = ("http", "https")
-GDAL_HTTP_OPTIONS: Final = {
-    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    "GDAL_HTTP_MAX_RETRY": "2",
-    "GDAL_HTTP_RETRY_DELAY": "0.5",
-    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF",
-    "GDAL_HTTP_TIMEOUT": "30",
-}
 
 
 @dataclass(frozen=True)
@@ -121,28 +110,3 @@ def prepare_item(
         asset["proj:epsg"] = epsg_of(item_id, asset, properties)
     properties["proj:epsg"] = epsg_of(item_id, properties, *prepared["assets"].values())
     return prepared
-
-
-def probe_assets(item: dict[str, Any], threads: int = 8) -> None:
-    """Open the header of every asset of a prepared item, so that 404s and corrupt files are found early.
-
-    Raises:
-        SceneSkipped: an asset cannot be opened; the message names the asset, its href and GDAL's error.
-    """
-    item_id = str(item["id"])
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        failures = [f for f in pool.map(_probe_one, item["assets"].items()) if f is not None]
-    if failures:
-        raise SceneSkipped(item_id, "asset-unreadable", "; ".join(failures))
-
-
-def _probe_one(key_and_asset: tuple[str, dict[str, Any]]) -> str | None:
-    key, asset = key_and_asset
-    href = str(asset["href"])
-    try:
-        with rasterio.Env(**GDAL_HTTP_OPTIONS), rasterio.open(href) as dataset:
-            if dataset.count < 1 or dataset.crs is None:
-                return f"asset {key!r} at {href} has no bands or no CRS"
-    except (rasterio.errors.RasterioError, OSError) as exc:
-        return f"asset {key!r} at {href} cannot be opened ({exc})"
-    return None

@@ -58,8 +58,12 @@ def write_benchmark_stac(
     store = staging / CUBE_NAME
     written = 0
     item_links = []
+    cubes: dict[str, xr.DataArray] = {}  # opened once per AOI/sensor group, not once per item
     for scene in scenes:
-        item, size = _write_item(staging, store, scene, recipe)
+        group = f"{scene.aoi}/{scene.sensor}"
+        if group not in cubes:
+            cubes[group] = xr.open_zarr(store, group=group, consolidated=True)["reflectance"]
+        item, size = _write_item(staging, cubes[group].isel(time=scene.time_index), scene, recipe)
         written += size
         item_links.append(
             {"rel": "item", "href": f"./items/{item['id']}/{item['id']}.json", "type": "application/geo+json"}
@@ -77,7 +81,9 @@ def write_benchmark_stac(
     return written + tree_size(staging / "collection.json") + tree_size(staging / MANIFEST_NAME)
 
 
-def _write_item(staging: Path, store: Path, scene: build.PublishedScene, recipe: Recipe) -> tuple[dict, int]:
+def _write_item(
+    staging: Path, reflectance: xr.DataArray, scene: build.PublishedScene, recipe: Recipe
+) -> tuple[dict, int]:
     folder = staging / "items" / scene.stac_id
     folder.mkdir(parents=True, exist_ok=True)
     group = f"{scene.aoi}/{scene.sensor}"
@@ -90,9 +96,6 @@ def _write_item(staging: Path, store: Path, scene: build.PublishedScene, recipe:
             recipe.grid.shard_px,
         )
     }
-    reflectance = xr.open_zarr(store, group=group, consolidated=False)["reflectance"].isel(
-        time=scene.time_index
-    )
     quicklook = folder / "quicklook.png"
     if write_quicklook(reflectance, quicklook):
         assets["quicklook"] = build.file_asset(

@@ -80,9 +80,9 @@ class CubeWriter:
             )
         except Exception as exc:  # noqa: BLE001 - GDAL/zarr raise many types; the scene is skipped
             self._roll_back()
-            raise SceneSkipped(
-                scene.item_id, "read-failed", f"pixels could not be read or written: {exc}"
-            ) from exc
+            # stackstac's readers say "Error opening" when an asset cannot be opened at all (404, not a TIFF)
+            reason = "asset-unreadable" if "Error opening" in str(exc) else "read-failed"
+            raise SceneSkipped(scene.item_id, reason, f"pixels could not be read or written: {exc}") from exc
         self.times_written += 1
 
     def _encoding(self, dataset: xr.Dataset) -> dict[str, dict[str, Any]]:

@@ -11,7 +11,7 @@ import pytest
 
 from ml4earth_stac.errors import SceneSkipped
 from ml4earth_stac.sensors import sentinel2
-from ml4earth_stac.sources.items import HrefPolicy, epsg_of, prepare_item, probe_assets
+from ml4earth_stac.sources.items import HrefPolicy, epsg_of, prepare_item
 
 BANDS = ["B03", "B04", "B08", "SCL"]
 
@@ -90,16 +90,3 @@ def test_epsg_of_prefers_the_asset() -> None:
     assert epsg_of("x", {"proj:code": "EPSG:32634"}, {"proj:epsg": 32633}) == 32634
     with pytest.raises(SceneSkipped):
         epsg_of("x", {"proj:code": "IAU:1234"}, {})
-
-
-def test_probe_reports_unreadable_local_asset(tmp_path: Path) -> None:
-    corrupt = tmp_path / "B04.tif"
-    corrupt.write_bytes(b"II*\x00not really a tiff")
-    item = {
-        "id": "s",
-        "assets": {"B04": {"href": str(corrupt)}, "B03": {"href": str(tmp_path / "absent.tif")}},
-    }
-    with pytest.raises(SceneSkipped) as skip:
-        probe_assets(item)
-    assert skip.value.reason == "asset-unreadable"
-    assert "'B04'" in skip.value.detail and "'B03'" in skip.value.detail
