@@ -30,6 +30,7 @@ from ml4earth_stac.sources.items import HrefPolicy, prepare_item
 from ml4earth_stac.sources.search import SearchRequest, search_items
 from ml4earth_stac.stac import publish
 from ml4earth_stac.stac.build import PublishedScene
+from ml4earth_stac.stac.quicklook import true_colour_preview
 from ml4earth_stac.store.cube import CubeLayout, CubeWriter, consolidate
 
 LOG = logging.getLogger(__name__)
@@ -131,7 +132,8 @@ def ingest_aoi(run: Run, scenes: AoiScenes) -> None:
             scenes.grid,
             recipe.grid.chunk_px,
             recipe.grid.shard_px,
-        )
+        ),
+        capacity=max(len(scenes.items), 1),
     )
     policy = HrefPolicy(hosts=run.settings.allowed_hosts)
     used = run.report.used.setdefault(scenes.aoi, [])
@@ -150,13 +152,15 @@ def ingest_aoi(run: Run, scenes: AoiScenes) -> None:
             try:
                 with run.report.timed("load+write"):
                     scene = pending.pop(0).result()
-                    writer.append(scene)
+                    preview = true_colour_preview(scene.reflectance)
+                    extras = writer.append(scene, {} if preview is None else {"preview": preview})
                 used.append(item["id"])
-                run.scenes.append(_published(scenes, item, scene, writer.times_written - 1))
+                run.scenes.append(_published(scenes, item, scene, writer.times_written - 1, extras))
             except SceneSkipped as skip:
                 LOG.warning("%s", skip)
                 run.report.skip(scenes.aoi, skip.item_id, skip.reason, skip.detail)
             advance()
+    writer.close()
 
 
 def check_quality(scene: LoadedScene, quality: Quality) -> None:
@@ -178,7 +182,7 @@ def check_quality(scene: LoadedScene, quality: Quality) -> None:
 
 
 def _published(
-    scenes: AoiScenes, item: dict[str, Any], scene: LoadedScene, time_index: int
+    scenes: AoiScenes, item: dict[str, Any], scene: LoadedScene, time_index: int, extras: dict[str, Any]
 ) -> PublishedScene:
     return PublishedScene(
         aoi=scenes.aoi,
@@ -190,6 +194,7 @@ def _published(
         valid_fraction=scene.valid_fraction,
         cloud_fraction=scene.cloud_fraction,
         processing_baseline=scene.processing_baseline,
+        preview=extras.get("preview"),
     )
 
 

@@ -7,9 +7,10 @@ never needs a whole-tree walk (see STACK-NOTES, catalog scale).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
+import numpy as np
 import shapely.geometry
 
 from ml4earth_stac.config import Recipe
@@ -42,6 +43,7 @@ class PublishedScene:
     valid_fraction: float
     cloud_fraction: float
     processing_baseline: str
+    preview: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def stac_id(self) -> str:

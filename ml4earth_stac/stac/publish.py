@@ -25,8 +25,6 @@ import shutil
 from pathlib import Path
 from typing import Any, Final
 
-import xarray as xr
-
 from ml4earth_stac.config import Recipe
 from ml4earth_stac.stac import build
 from ml4earth_stac.stac.files import multihash_sha256, tree_size, write_store_manifest
@@ -58,12 +56,8 @@ def write_benchmark_stac(
     store = staging / CUBE_NAME
     written = 0
     item_links = []
-    cubes: dict[str, xr.DataArray] = {}  # opened once per AOI/sensor group, not once per item
     for scene in scenes:
-        group = f"{scene.aoi}/{scene.sensor}"
-        if group not in cubes:
-            cubes[group] = xr.open_zarr(store, group=group, consolidated=True)["reflectance"]
-        item, size = _write_item(staging, cubes[group].isel(time=scene.time_index), scene, recipe)
+        item, size = _write_item(staging, scene, recipe)
         written += size
         item_links.append(
             {"rel": "item", "href": f"./items/{item['id']}/{item['id']}.json", "type": "application/geo+json"}
@@ -81,9 +75,7 @@ def write_benchmark_stac(
     return written + tree_size(staging / "collection.json") + tree_size(staging / MANIFEST_NAME)
 
 
-def _write_item(
-    staging: Path, reflectance: xr.DataArray, scene: build.PublishedScene, recipe: Recipe
-) -> tuple[dict, int]:
+def _write_item(staging: Path, scene: build.PublishedScene, recipe: Recipe) -> tuple[dict, int]:
     folder = staging / "items" / scene.stac_id
     folder.mkdir(parents=True, exist_ok=True)
     group = f"{scene.aoi}/{scene.sensor}"
@@ -97,7 +89,8 @@ def _write_item(
         )
     }
     quicklook = folder / "quicklook.png"
-    if write_quicklook(reflectance, quicklook):
+    if scene.preview is not None:
+        write_quicklook(scene.preview, quicklook)
         assets["quicklook"] = build.file_asset(
             "./quicklook.png",
             "image/png",

@@ -14,25 +14,22 @@ MAX_EDGE_PX: Final = 512
 REFLECTANCE_WHITE: Final = 0.6
 
 
-def write_quicklook(reflectance: xr.DataArray, path: Path, max_edge_px: int = MAX_EDGE_PX) -> bool:
-    """Render one (band, y, x) reflectance slice as an RGBA PNG.
+def true_colour_preview(reflectance: xr.DataArray, max_edge_px: int = MAX_EDGE_PX) -> xr.DataArray | None:
+    """A lazy, decimated (3, y, x) true-colour slice of a (band, y, x) reflectance array, or None.
 
-    Args:
-        reflectance: physical reflectance with a ``band`` coordinate holding band names.
-        path: PNG file to write.
-        max_edge_px: the longer edge is decimated to at most this many pixels.
-
-    Returns:
-        False (and writes nothing) when the true-colour bands are not in the cube.
+    Computed in the same pass as the store write, so the quicklook costs no extra read.
     """
     bands = [str(b) for b in reflectance["band"].values]
     if not all(b in bands for b in TRUE_COLOUR):
-        return False
+        return None
     step = max(1, int(np.ceil(max(reflectance.sizes["y"], reflectance.sizes["x"]) / max_edge_px)))
-    rgb = reflectance.sel(band=list(TRUE_COLOUR)).isel(y=slice(None, None, step), x=slice(None, None, step))
-    values = np.asarray(rgb.values, dtype="float32")
+    return reflectance.sel(band=list(TRUE_COLOUR)).isel(y=slice(None, None, step), x=slice(None, None, step))
+
+
+def write_quicklook(rgb: np.ndarray, path: Path) -> None:
+    """Render a (3, y, x) reflectance array as an RGBA PNG (NaN transparent, gamma-stretched to 0.6)."""
+    values = np.asarray(rgb, dtype="float32")
     alpha = np.where(np.isnan(values).any(axis=0), 0, 255).astype("uint8")
     scaled = np.clip(np.nan_to_num(values) / REFLECTANCE_WHITE, 0, 1) ** (1 / 2.2) * 255
     image = np.dstack([*scaled.astype("uint8"), alpha])
-    Image.fromarray(image, mode="RGBA").save(path, compress_level=6)
-    return True
+    Image.fromarray(image, mode="RGBA").save(path, compress_level=3)

@@ -9,17 +9,21 @@ Layout (the contract the STAC assets and every reader rely on)::
         item_id, processing_baseline, boa_offset, platform, valid_fraction, cloud_fraction  per time
 
 Chunks are (1, 1, chunk_px, chunk_px) inside shards of (1, 1, shard_px, shard_px); dask chunks equal
-whole shards. Scenes are appended one at a time so memory is bounded by one scene's dask chunks and
-never grows with the number of scenes. A scene whose write fails is rolled back (every time-indexed
-array is resized to its previous length), so the store never holds a half-written scene.
+whole shards. Scenes are written one at a time into pre-laid-out time slots with region writes, so
+memory is bounded by one scene's dask chunks and never grows with the number of scenes, and a retry
+rewrites the same bytes. A failed scene's slot is reused or trimmed, so the store never holds a
+half-written scene.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import dask
+import dask.array as da
 import numpy as np
 import xarray as xr
 import zarr
@@ -30,6 +34,18 @@ from ml4earth_stac.grid import GridSpec
 from ml4earth_stac.load import LoadedScene
 from ml4earth_stac.sensors import sentinel2
 
+DATA_VARIABLES: Final = ("reflectance", "scl")
+TIME_COORDINATES: Final = (
+    "time",
+    "item_id",
+    "processing_baseline",
+    "platform",
+    "boa_offset",
+    "valid_fraction",
+    "cloud_fraction",
+)
+TIME_UNITS: Final = "seconds since 1970-01-01"
+TIME_EPOCH: Final = np.datetime64("1970-01-01T00:00:00", "ns")
 COMPRESSOR: Final = zarr.codecs.BloscCodec(
     cname="zstd", clevel=3, shuffle=zarr.codecs.BloscShuffle.bitshuffle
 )
@@ -53,69 +69,114 @@ class CubeLayout:
 
 
 class CubeWriter:
-    """Appends decoded scenes to one AOI/sensor group of a cube store."""
+    """Writes decoded scenes into consecutive time slots of one AOI/sensor group.
 
-    def __init__(self, layout: CubeLayout) -> None:
+    The first scene lays the group out for ``capacity`` time steps (metadata and coordinates only);
+    every scene then fills the next slot with region writes of whole shards, and :meth:`close` trims the
+    slots left unused. A scene that fails half-way leaves a partial slot that the next scene overwrites
+    or ``close`` trims, so the closed store never holds a half-written scene.
+    """
+
+    def __init__(self, layout: CubeLayout, capacity: int) -> None:
+        if capacity < 1:
+            raise StoreError(f"capacity of {layout.group} must be at least one scene, got {capacity}")
         self.layout = layout
+        self.capacity = capacity
         self.times_written = 0
+        self._group: zarr.Group | None = None
 
-    def append(self, scene: LoadedScene) -> None:
-        """Write one scene as the next time step.
+    def append(self, scene: LoadedScene, extras: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+        """Write one scene into the next time slot.
+
+        Args:
+            scene: the decoded scene.
+            extras: small lazy arrays derived from the scene (e.g. a quicklook) computed in the same pass,
+                so the scene's pixels are read once.
+
+        Returns:
+            The computed ``extras``.
 
         Raises:
-            SceneSkipped: reading the scene's pixels failed (e.g. a truncated COG); the partial write
-                has been rolled back and the store is as before.
+            SceneSkipped: reading the scene's pixels failed (e.g. a truncated COG); its slot is reused.
         """
+        if self.times_written >= self.capacity:
+            raise StoreError(f"{self.layout.group} is full ({self.capacity} scenes)")
         dataset = scene_dataset(scene, self.layout)
-        first = self.times_written == 0
         try:
-            dataset.to_zarr(
-                self.layout.store,
-                group=self.layout.group,
-                mode="w-" if first else "a",
-                append_dim=None if first else "time",
-                encoding=self._encoding(dataset) if first else None,
-                consolidated=False,
-                zarr_format=3,
-            )
+            if self._group is None:
+                self._group = self._create(dataset)
+            computed = self._write_slot(self._group, dataset, dict(extras or {}))
         except Exception as exc:  # noqa: BLE001 - GDAL/zarr raise many types; the scene is skipped
-            self._roll_back()
             # stackstac's readers say "Error opening" when an asset cannot be opened at all (404, not a TIFF)
             reason = "asset-unreadable" if "Error opening" in str(exc) else "read-failed"
             raise SceneSkipped(scene.item_id, reason, f"pixels could not be read or written: {exc}") from exc
         self.times_written += 1
+        return computed
 
-    def _encoding(self, dataset: xr.Dataset) -> dict[str, dict[str, Any]]:
+    def close(self) -> None:
+        """Trim unused time slots (or drop the group when no scene was written)."""
+        if self._group is None:
+            return  # nothing was created
+        if self.times_written == 0:
+            _remove_group(self.layout)
+            return
+        for _, array in self._group.arrays():
+            if (array.metadata.dimension_names or (None,))[0] == "time":
+                array.resize((self.times_written, *array.shape[1:]))
+
+    def _create(self, dataset: xr.Dataset) -> zarr.Group:
+        template = dataset.isel(time=np.zeros(self.capacity, dtype=int))
+        template.to_zarr(
+            self.layout.store,
+            group=self.layout.group,
+            mode="w-",
+            compute=False,
+            encoding=self._encoding(),
+            consolidated=False,
+            zarr_format=3,
+        )
+        return zarr.open_group(self.layout.store, path=self.layout.group, mode="r+")
+
+    def _write_slot(self, group: zarr.Group, dataset: xr.Dataset, extras: dict[str, Any]) -> dict[str, Any]:
+        slot = self.times_written
+        variables = [dataset[name] for name in DATA_VARIABLES]
+        regions = [(slice(slot, slot + 1),) + (slice(None),) * (v.ndim - 1) for v in variables]
+        stored = da.store(
+            [v.data for v in variables],
+            [group[v.name] for v in variables],
+            regions=regions,
+            lock=False,
+            compute=False,
+        )
+        _, computed = dask.compute(stored, extras)
+        for name in TIME_COORDINATES:
+            group[name][slot] = _encoded(dataset[name], group[name])
+        return computed
+
+    def _encoding(self) -> dict[str, dict[str, Any]]:
         chunk, shard = self.layout.chunk_px, self.layout.shard_px
-        encoding: dict[str, dict[str, Any]] = {
+        return {
             "reflectance": {
                 "chunks": (1, 1, chunk, chunk),
                 "shards": (1, 1, shard, shard),
                 "compressors": (COMPRESSOR,),
                 "_FillValue": np.float32("nan"),
             },
-            "scl": {
+            "scl": {  # 0 = nodata is a class (flag_values), not masked
                 "chunks": (1, chunk, chunk),
                 "shards": (1, shard, shard),
                 "compressors": (COMPRESSOR,),
-            },  # 0 = nodata is a class (flag_values), not masked
-            "time": {
-                "units": "seconds since 1970-01-01",
-                "calendar": "proleptic_gregorian",
-                "dtype": "int64",
             },
+            "time": {"units": TIME_UNITS, "calendar": "proleptic_gregorian", "dtype": "int64"},
         }
-        return encoding
 
-    def _roll_back(self) -> None:
-        if self.times_written == 0:
-            _remove_group(self.layout)
-            return
-        group = zarr.open_group(self.layout.store, path=self.layout.group, mode="r+")
-        for _, array in group.arrays():
-            dims = array.metadata.dimension_names or ()
-            if dims and dims[0] == "time" and array.shape[0] > self.times_written:
-                array.resize((self.times_written, *array.shape[1:]))
+
+def _encoded(coordinate: xr.DataArray, array: zarr.Array) -> Any:
+    """The single value of a per-time coordinate as the store holds it (time as integer seconds)."""
+    value = coordinate.values[0]
+    if np.issubdtype(coordinate.dtype, np.datetime64):
+        return int((value - TIME_EPOCH) // np.timedelta64(1, "s"))
+    return value
 
 
 def scene_dataset(scene: LoadedScene, layout: CubeLayout) -> xr.Dataset:
