@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -85,7 +86,27 @@ def pipeline_in_fresh_process(recipe: Path, api: str, threads: int) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def floor(recipe_path: Path, api: str, files_url: str, archive: Path, threads: int) -> float:
+def floor_in_fresh_process(recipe: Path, files_url: str, threads: int) -> float:
+    """The floor in a fresh process too, so both sides pay the same start-up costs."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--floor-child",
+            str(recipe),
+            "--files",
+            files_url,
+            "--threads",
+            str(threads),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return float(json.loads(result.stdout.strip().splitlines()[-1])["seconds"])
+
+
+def floor(recipe_path: Path, files_url: str, archive: Path, threads: int) -> float:
     """Raw rasterio reads of the same assets onto the same grid + direct zarr writes, same threads."""
     recipe = load_recipe(recipe_path)
     grid = aoi_grid(recipe.aois[0].geometry, recipe.grid.crs, recipe.grid.resolution)
@@ -152,22 +173,39 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=16)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--size-px", type=int, default=2400)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each timing; medians are reported")
     parser.add_argument("--child", type=Path)
+    parser.add_argument("--floor-child", type=Path)
+    parser.add_argument("--files")
     parser.add_argument("--api")
     args = parser.parse_args()
     if args.child:
         run_pipeline_child(args.child, args.api, args.threads)
+        return
+    if args.floor_child:
+        seconds = floor(args.floor_child, args.files, WORK / "archive", args.threads)
+        print(json.dumps({"seconds": seconds}))
         return
     WORK.mkdir(exist_ok=True)
     archive = WORK / "archive"
     build_sample_archive(archive, ArchiveSpec(n_dates=args.scenes, seed=7, scene_size_px=args.size_px))
     with ArchiveServer(archive) as server:
         small, large = bench_recipe(archive, 4), bench_recipe(archive, args.scenes)
-        floor_seconds = floor(large, server.stac_api_url, server.files_url, archive, args.threads)
-        at_small = pipeline_in_fresh_process(small, server.stac_api_url, args.threads)
-        at_large = pipeline_in_fresh_process(large, server.stac_api_url, args.threads)
+        floors, smalls, larges = [], [], []
+        for _ in range(args.repeats):  # interleaved, so drifts of the machine hit both sides alike
+            floors.append(floor_in_fresh_process(large, server.files_url, args.threads))
+            smalls.append(pipeline_in_fresh_process(small, server.stac_api_url, args.threads))
+            larges.append(pipeline_in_fresh_process(large, server.stac_api_url, args.threads))
+    floor_seconds = statistics.median(floors)
+    at_large = sorted(larges, key=lambda r: r["seconds"])[len(larges) // 2]
+    at_small = {"rss_mb": statistics.median(r["rss_mb"] for r in smalls)}
+    at_large["rss_mb"] = statistics.median(r["rss_mb"] for r in larges)
     ratio = at_large["seconds"] / floor_seconds
     rss_ratio = at_large["rss_mb"] / at_small["rss_mb"]
+    print(
+        f"runs: {args.repeats} each, medians; pipeline {[round(r['seconds'], 2) for r in larges]} s, "
+        f"floor {[round(f, 2) for f in floors]} s"
+    )
     print(f"scenes: {at_large['scenes']}  threads: {args.threads}  grid px: {args.size_px}")
     print(f"pipeline {at_large['seconds']:.2f} s (stages {_rounded(at_large['stages'])})")
     print(f"floor    {floor_seconds:.2f} s (raw rasterio window reads + direct zarr write)")

@@ -79,7 +79,8 @@ def load_scene(item: dict[str, Any], request: SceneRequest) -> LoadedScene:
         raise SceneSkipped(item["id"], "bad-metadata", str(exc)) from exc
     scl = _stack(item, [sentinel2.asset_key(SCL_BAND, request.provider)], request, "nearest", "uint8")
     try:
-        scl_plane = np.asarray(scl.isel(time=0, band=0).compute().values)
+        # synchronous: runs in the calling thread, beside (not queued behind) the writes on the dask pool
+        scl_plane = np.asarray(scl.isel(time=0, band=0).compute(scheduler="sync").values)
     except Exception as exc:  # noqa: BLE001 - GDAL raises several types for truncated/corrupt data
         raise SceneSkipped(item["id"], "asset-unreadable", f"SCL could not be read: {exc}") from exc
     dn = _stack(item, request.asset_keys()[:-1], request, request.resampling, "uint16")

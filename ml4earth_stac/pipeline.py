@@ -11,8 +11,9 @@ import hashlib
 import json
 import logging
 import shutil
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from ml4earth_stac.store.cube import CubeLayout, CubeWriter, consolidate
 LOG = logging.getLogger(__name__)
 SENSOR: Final = "sentinel-2"
 PLAN_NAME: Final = "plan.json"
+WRITE_BATCH: Final = 4  # scenes written per pass; memory is bounded by dask chunks in flight, not by this
 TRANSIENT_REASONS: Final = frozenset({"asset-unreadable", "read-failed"})
 
 
@@ -136,31 +138,83 @@ def ingest_aoi(run: Run, scenes: AoiScenes) -> None:
         capacity=max(len(scenes.items), 1),
     )
     policy = HrefPolicy(hosts=run.settings.allowed_hosts)
-    used = run.report.used.setdefault(scenes.aoi, [])
 
     def load_checked(item: dict[str, Any]) -> LoadedScene:
         scene = load_scene(prepare_item(item, request.asset_keys(), policy), request)
         check_quality(scene, recipe.quality)
         return scene
 
-    # One scene ahead: the next scene's SCL is fetched while the current one is written.
+    # Scenes are loaded (SCL read, fractions checked) one batch ahead in a helper thread, and written a
+    # batch at a time so that the reads of neighbouring scenes overlap.
+    batch_size = max(WRITE_BATCH, run.settings.threads)
+    run.report.used.setdefault(scenes.aoi, [])
     with _progress(len(scenes.items), f"ingest {scenes.aoi}") as advance, ThreadPoolExecutor(1) as ahead:
-        pending = [ahead.submit(load_checked, item) for item in scenes.items[:1]]
-        for index, item in enumerate(scenes.items):
-            if index + 1 < len(scenes.items):
-                pending.append(ahead.submit(load_checked, scenes.items[index + 1]))
+        loading = _LookAhead(ahead, load_checked, scenes.items, depth=batch_size)
+        batch: list[tuple[dict[str, Any], LoadedScene]] = []
+        while loading:
+            item, future = loading.pop()
             try:
-                with run.report.timed("load+write"):
-                    scene = pending.pop(0).result()
-                    preview = true_colour_preview(scene.reflectance)
-                    extras = writer.append(scene, {} if preview is None else {"preview": preview})
-                used.append(item["id"])
-                run.scenes.append(_published(scenes, item, scene, writer.times_written - 1, extras))
+                batch.append((item, future.result()))
             except SceneSkipped as skip:
-                LOG.warning("%s", skip)
-                run.report.skip(scenes.aoi, skip.item_id, skip.reason, skip.detail)
+                _record_skip(run, scenes.aoi, skip)
             advance()
+            if batch and (len(batch) == batch_size or not loading):
+                with run.report.timed("load+write"):
+                    _write_batch(run, scenes, writer, batch)
+                batch = []
     writer.close()
+
+
+def _write_batch(
+    run: Run, scenes: AoiScenes, writer: CubeWriter, batch: list[tuple[dict[str, Any], LoadedScene]]
+) -> None:
+    previews = [true_colour_preview(scene.reflectance) for _, scene in batch]
+    extras = [{} if preview is None else {"preview": preview} for preview in previews]
+    first_slot = writer.times_written
+    results = writer.write_batch([scene for _, scene in batch], extras)
+    slot = first_slot
+    for (item, scene), result in zip(batch, results, strict=True):
+        if isinstance(result, SceneSkipped):
+            _record_skip(run, scenes.aoi, result)
+            continue
+        run.report.used.setdefault(scenes.aoi, []).append(item["id"])
+        run.scenes.append(_published(scenes, item, scene, slot, result))
+        slot += 1
+
+
+class _LookAhead:
+    """Items with their loads submitted in order, at most ``depth`` ahead (bounded memory)."""
+
+    def __init__(
+        self,
+        executor: ThreadPoolExecutor,
+        load: Callable[[dict[str, Any]], LoadedScene],
+        items: Sequence[dict[str, Any]],
+        depth: int,
+    ) -> None:
+        self._submit = lambda item: executor.submit(load, item)
+        self._items = iter(items)
+        self._queue: deque[tuple[dict[str, Any], Future[LoadedScene]]] = deque()
+        self._depth = depth
+        self._top_up()
+
+    def __bool__(self) -> bool:
+        return bool(self._queue)
+
+    def pop(self) -> tuple[dict[str, Any], Future[LoadedScene]]:
+        """The next item and the future of its load."""
+        entry = self._queue.popleft()
+        self._top_up()
+        return entry
+
+    def _top_up(self) -> None:
+        while len(self._queue) < self._depth and (item := next(self._items, None)) is not None:
+            self._queue.append((item, self._submit(item)))
+
+
+def _record_skip(run: Run, aoi: str, skip: SceneSkipped) -> None:
+    LOG.warning("%s", skip)
+    run.report.skip(aoi, skip.item_id, skip.reason, skip.detail)
 
 
 def check_quality(scene: LoadedScene, quality: Quality) -> None:

@@ -6,9 +6,11 @@ Items are read from ``<root>/items/*.json`` when the server starts, so a test ma
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +25,7 @@ from ml4earth_stac.errors import ArchiveError
 
 STARTUP_TIMEOUT_S: Final = 30.0
 SERVED_DIR: Final = ".served"
+PR_SET_PDEATHSIG: Final = 1  # from <sys/prctl.h>
 
 
 def _free_port(host: str) -> int:
@@ -153,7 +156,12 @@ class ArchiveServer:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
         with (self._log_dir / f"{name}.log").open("wb") as log:
             self._procs[name] = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                preexec_fn=_die_with_parent,
             )
 
     def _start_files(self) -> None:
@@ -213,3 +221,12 @@ class ArchiveServer:
                 proc.kill()
                 proc.wait(timeout=5)
         self._procs.clear()
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM a server when the process that started it dies (even by SIGKILL)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not Linux: servers are still stopped by stop() on a normal exit
+        pass

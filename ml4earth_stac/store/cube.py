@@ -17,7 +17,8 @@ half-written scene.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -25,6 +26,7 @@ from typing import Any, Final
 import dask
 import dask.array as da
 import numpy as np
+import pyproj
 import xarray as xr
 import zarr
 import zarr.codecs
@@ -84,37 +86,46 @@ class CubeWriter:
         self.capacity = capacity
         self.times_written = 0
         self._group: zarr.Group | None = None
+        self._time_values: dict[str, list[Any]] = {}  # per-time coordinates, written by close()
 
-    def append(self, scene: LoadedScene, extras: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
-        """Write one scene into the next time slot.
+    def write_batch(
+        self, scenes: Sequence[LoadedScene], extras: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any] | SceneSkipped]:
+        """Write scenes into the next time slots, in one pass so that their reads overlap.
 
         Args:
-            scene: the decoded scene.
-            extras: small lazy arrays derived from the scene (e.g. a quicklook) computed in the same pass,
-                so the scene's pixels are read once.
+            scenes: decoded scenes, in time order.
+            extras: per scene, small lazy arrays derived from it (e.g. a quicklook) computed in the same
+                pass, so the scene's pixels are read once.
 
         Returns:
-            The computed ``extras``.
-
-        Raises:
-            SceneSkipped: reading the scene's pixels failed (e.g. a truncated COG); its slot is reused.
+            Per scene, its computed ``extras``, or the :class:`SceneSkipped` saying why it was not written
+            (e.g. a truncated COG). When the batch fails, each scene is retried alone to find the bad one;
+            region writes make the retry rewrite the same bytes.
         """
-        if self.times_written >= self.capacity:
-            raise StoreError(f"{self.layout.group} is full ({self.capacity} scenes)")
-        dataset = scene_dataset(scene, self.layout)
+        if self.times_written + len(scenes) > self.capacity:
+            raise StoreError(
+                f"{self.layout.group} holds {self.capacity} scenes; cannot write {len(scenes)} more"
+            )
+        datasets = [scene_dataset(scene, self.layout) for scene in scenes]
         try:
-            if self._group is None:
-                self._group = self._create(dataset)
-            computed = self._write_slot(self._group, dataset, dict(extras or {}))
-        except Exception as exc:  # noqa: BLE001 - GDAL/zarr raise many types; the scene is skipped
-            # stackstac's readers say "Error opening" when an asset cannot be opened at all (404, not a TIFF)
-            reason = "asset-unreadable" if "Error opening" in str(exc) else "read-failed"
-            raise SceneSkipped(scene.item_id, reason, f"pixels could not be read or written: {exc}") from exc
-        self.times_written += 1
-        return computed
+            return self._write_slots(datasets, extras)
+        except Exception as exc:  # noqa: BLE001 - GDAL/zarr raise many types; isolate the bad scene(s) below
+            if len(scenes) == 1:
+                return [_skipped(scenes[0], exc)]
+        results: list[dict[str, Any] | SceneSkipped] = []
+        for scene, dataset, extra in zip(scenes, datasets, extras, strict=True):
+            try:
+                results.extend(self._write_slots([dataset], [extra]))
+            except Exception as exc:  # noqa: BLE001 - GDAL/zarr raise many types; the scene is skipped
+                results.append(_skipped(scene, exc))
+        return results
 
     def close(self) -> None:
-        """Trim unused time slots (or drop the group when no scene was written)."""
+        """Write the per-time coordinates, trim unused time slots; drop the group if no scene was written.
+
+        Must be called before the store is read: until then the coordinates hold placeholders.
+        """
         if self._group is None:
             return  # nothing was created
         if self.times_written == 0:
@@ -123,6 +134,8 @@ class CubeWriter:
         for _, array in self._group.arrays():
             if (array.metadata.dimension_names or (None,))[0] == "time":
                 array.resize((self.times_written, *array.shape[1:]))
+        for name, values in self._time_values.items():
+            self._group[name][:] = np.asarray(values, dtype=self._group[name].dtype)
 
     def _create(self, dataset: xr.Dataset) -> zarr.Group:
         template = dataset.isel(time=np.zeros(self.capacity, dtype=int))
@@ -137,20 +150,25 @@ class CubeWriter:
         )
         return zarr.open_group(self.layout.store, path=self.layout.group, mode="r+")
 
-    def _write_slot(self, group: zarr.Group, dataset: xr.Dataset, extras: dict[str, Any]) -> dict[str, Any]:
-        slot = self.times_written
-        variables = [dataset[name] for name in DATA_VARIABLES]
-        regions = [(slice(slot, slot + 1),) + (slice(None),) * (v.ndim - 1) for v in variables]
-        stored = da.store(
-            [v.data for v in variables],
-            [group[v.name] for v in variables],
-            regions=regions,
-            lock=False,
-            compute=False,
-        )
-        _, computed = dask.compute(stored, extras)
-        for name in TIME_COORDINATES:
-            group[name][slot] = _encoded(dataset[name], group[name])
+    def _write_slots(
+        self, datasets: Sequence[xr.Dataset], extras: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        if self._group is None:
+            self._group = self._create(datasets[0])
+        sources, targets, regions = [], [], []
+        for offset, dataset in enumerate(datasets):
+            slot = self.times_written + offset
+            for name in DATA_VARIABLES:
+                variable = dataset[name]
+                sources.append(variable.data)
+                targets.append(self._group[name])
+                regions.append((slice(slot, slot + 1),) + (slice(None),) * (variable.ndim - 1))
+        stored = da.store(sources, targets, regions=regions, lock=False, compute=False)
+        _, computed = dask.compute(stored, [dict(extra) for extra in extras])
+        for dataset in datasets:
+            for name in TIME_COORDINATES:
+                self._time_values.setdefault(name, []).append(_encoded(dataset[name]))
+        self.times_written += len(datasets)
         return computed
 
     def _encoding(self) -> dict[str, dict[str, Any]]:
@@ -171,7 +189,13 @@ class CubeWriter:
         }
 
 
-def _encoded(coordinate: xr.DataArray, array: zarr.Array) -> Any:
+def _skipped(scene: LoadedScene, exc: BaseException) -> SceneSkipped:
+    # stackstac's readers say "Error opening" when an asset cannot be opened at all (404, not a TIFF)
+    reason = "asset-unreadable" if "Error opening" in str(exc) else "read-failed"
+    return SceneSkipped(scene.item_id, reason, f"pixels could not be read or written: {exc}")
+
+
+def _encoded(coordinate: xr.DataArray) -> Any:
     """The single value of a per-time coordinate as the store holds it (time as integer seconds)."""
     value = coordinate.values[0]
     if np.issubdtype(coordinate.dtype, np.datetime64):
@@ -233,18 +257,16 @@ def _with_band_metadata(dataset: xr.Dataset) -> xr.Dataset:
     return dataset
 
 
-def _with_crs(dataset: xr.Dataset, grid: GridSpec, layout: CubeLayout) -> xr.Dataset:
-    import pyproj
+@functools.lru_cache(maxsize=64)
+def _cf_grid_mapping(epsg: int) -> dict[str, Any]:
+    """CF grid-mapping attributes of a CRS (cached: pyproj's CF export is slow)."""
+    crs = pyproj.CRS.from_epsg(epsg)
+    return {**crs.to_cf(), "spatial_ref": crs.to_wkt()}
 
-    crs = pyproj.CRS.from_epsg(grid.epsg)
-    spatial_ref = xr.DataArray(
-        0,
-        attrs={
-            **crs.to_cf(),
-            "spatial_ref": crs.to_wkt(),
-            "GeoTransform": " ".join(str(v) for v in _gdal_geotransform(grid)),
-        },
-    )
+
+def _with_crs(dataset: xr.Dataset, grid: GridSpec, layout: CubeLayout) -> xr.Dataset:
+    geotransform = " ".join(str(v) for v in _gdal_geotransform(grid))
+    spatial_ref = xr.DataArray(0, attrs={**_cf_grid_mapping(grid.epsg), "GeoTransform": geotransform})
     dataset = dataset.assign_coords(spatial_ref=spatial_ref)
     dataset["x"].attrs.update(standard_name="projection_x_coordinate", units="m", axis="X")
     dataset["y"].attrs.update(standard_name="projection_y_coordinate", units="m", axis="Y")
