@@ -158,7 +158,8 @@ def ingest_aoi(run: Run, scenes: AoiScenes) -> None:
             except SceneSkipped as skip:
                 _record_skip(run, scenes.aoi, skip)
             advance()
-            if batch and (len(batch) == batch_size or not loading):
+            # the first scene is written alone, so writing starts while the next batch loads
+            if batch and (len(batch) == batch_size or not loading or writer.times_written == 0):
                 with run.report.timed("load+write"):
                     _write_batch(run, scenes, writer, batch)
                 batch = []
