@@ -118,14 +118,7 @@ def is_up_to_date(run: Run) -> bool:
 def ingest_aoi(run: Run, scenes: AoiScenes) -> None:
     """Load, decode, check and append every scene of one AOI to the cube; bad scenes are skipped."""
     recipe = run.recipe
-    request = SceneRequest(
-        grid=scenes.grid,
-        bands=tuple(recipe.source.bands),
-        provider=recipe.source.provider,
-        resampling=recipe.grid.resampling,
-        chunk_px=recipe.grid.shard_px,
-        masked_scl_classes=tuple(recipe.quality.masked_scl_classes),
-    )
+    request = scene_request(recipe, scenes.grid)
     writer = CubeWriter(
         CubeLayout(
             run.staging / publish.CUBE_NAME,
@@ -216,6 +209,18 @@ class _LookAhead:
 def _record_skip(run: Run, aoi: str, skip: SceneSkipped) -> None:
     LOG.warning("%s", skip)
     run.report.skip(aoi, skip.item_id, skip.reason, skip.detail)
+
+
+def scene_request(recipe: Recipe, grid: GridSpec) -> SceneRequest:
+    """What to load of each scene of a recipe, onto one AOI's grid (dask chunks = whole shards)."""
+    return SceneRequest(
+        grid=grid,
+        bands=tuple(recipe.source.bands),
+        provider=recipe.source.provider,
+        resampling=recipe.grid.resampling,
+        chunk_px=recipe.grid.shard_px,
+        masked_scl_classes=tuple(recipe.quality.masked_scl_classes),
+    )
 
 
 def check_quality(scene: LoadedScene, quality: Quality) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 import rasterio
 import rasterio.windows
 import uvicorn
@@ -140,6 +141,12 @@ def test_cube_streams_over_http(published) -> None:
         while not server.started:
             time.sleep(0.05)
         port = server.servers[0].sockets[0].getsockname()[1]
+        catalog = requests.get(f"http://127.0.0.1:{port}/catalog.json", headers={"Origin": "https://x.org"})
+        assert catalog.json()["type"] == "Catalog"
+        assert catalog.headers["access-control-allow-origin"] == "*"  # stac-browser runs on another origin
+        thumbnail = f"http://127.0.0.1:{port}/svalbard-calving-fronts/thumbnail.png"
+        partial = requests.get(thumbnail, headers={"Range": "bytes=0-7"})
+        assert partial.status_code == 206 and partial.content == b"\x89PNG\r\n\x1a\n"
         url = f"http://127.0.0.1:{port}/svalbard-calving-fronts/cube.zarr"
         remote = xr.open_zarr(url, group="kronebreen/sentinel-2", chunks={"y": 1024, "x": 1024})
         local = _cube(output)
@@ -150,3 +157,29 @@ def test_cube_streams_over_http(published) -> None:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_same_cube_on_a_dask_cluster(published, small_archive_server, tmp_path) -> None:
+    """--dask-address: the array work runs on a real scheduler + worker process over TCP, same bytes out."""
+    distributed = pytest.importorskip("distributed")
+    recipe, output, report = published
+    with distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=2,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        local_directory=str(tmp_path / "dask"),
+    ) as cluster:
+        on_cluster = run_benchmark(
+            recipe,
+            RunSettings(
+                output_dir=tmp_path / "out",
+                stac_api=small_archive_server.stac_api_url,
+                dask_address=cluster.scheduler_address,
+            ),
+        )
+    assert on_cluster.used == report.used
+    local, remote = _cube(output), _cube(tmp_path / "out")
+    np.testing.assert_array_equal(local.reflectance.values, remote.reflectance.values)
+    np.testing.assert_array_equal(local.scl.values, remote.scl.values)
