@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
 import rasterio
 import rasterio.windows
+import requests
 import uvicorn
 import xarray as xr
 from rasterio.enums import Resampling
