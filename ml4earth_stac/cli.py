@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Final
@@ -130,11 +131,14 @@ def demo(
         )
     validate(output / "catalog.json", None)
     cube = output / recipe.stem / "cube.zarr"
+    command = sys.argv[0] if sys.argv[0].endswith("ml4earth") else "ml4earth"
+    console.print(f"\n[bold]Done.[/] STAC catalog: {output / 'catalog.json'}   cube: {cube}", soft_wrap=True)
+    console.print(f"browse it:  {command} serve {output}", soft_wrap=True)
     console.print(
-        f"\n[bold]Done.[/] STAC catalog: {output / 'catalog.json'}\ncube: {cube}\n"
-        f"browse it:  ml4earth serve {output}\n"
-        f'open it:    python -c "import xarray as xr; '
-        f"print(xr.open_zarr('{cube}', group='kronebreen/sentinel-2'))\""
+        f"open it:    python -c \"import xarray as xr; print(xr.open_zarr('{cube}', "
+        "group='kronebreen/sentinel-2'))\"",
+        soft_wrap=True,
+        markup=False,
     )
 
 

@@ -18,6 +18,7 @@ half-written scene.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -301,8 +302,14 @@ def _remove_group(layout: CubeLayout) -> None:
 
 
 def consolidate(store: Path) -> None:
-    """Write consolidated metadata at the store root (needed to open it over plain HTTP)."""
-    zarr.consolidate_metadata(str(store), zarr_format=3)
+    """Write consolidated metadata at the store root (needed to open it over plain HTTP).
+
+    Zarr warns that consolidated metadata is not in the v3 spec yet; we rely on it deliberately, because
+    a v3 store without it opens over HTTP as an empty dataset with no error.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        zarr.consolidate_metadata(str(store), zarr_format=3)
 
 
 def written_item_ids(store: Path, group: str) -> list[str]:
