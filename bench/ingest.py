@@ -53,7 +53,7 @@ def bench_recipe(archive: Path, n_scenes: int) -> Path:
     last = items[n_scenes - 1]["properties"]["datetime"][:10]
     raw = yaml.safe_load(RECIPE.read_text())
     raw["time_range"] = {"start": items[0]["properties"]["datetime"][:10], "end": last}
-    raw["source"]["max_cloud_cover"] = 100
+    raw["sources"][0]["max_cloud_cover"] = 100
     raw["quality"] = {"min_valid_fraction": 0.0, "max_cloud_fraction": 1.0}
     path = WORK / f"recipe-{n_scenes}.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -112,7 +112,8 @@ def floor(recipe_path: Path, files_url: str, archive: Path, threads: int) -> flo
     grid = aoi_grid(recipe.aois[0].geometry, recipe.grid.crs, recipe.grid.resolution)
     items = archive_items(archive)
     items = [i for i in items if i["properties"]["datetime"][:10] <= recipe.time_range.end.isoformat()]
-    bands = [sentinel2.asset_key(b, recipe.source.provider) for b in (*recipe.source.bands, "SCL")]
+    source = recipe.sources[0]
+    bands = [sentinel2.asset_key(b, source.provider) for b in (*source.bands, "SCL")]
     height, width = grid.shape
     chunk, shard = recipe.grid.chunk_px, recipe.grid.shard_px
     store = WORK / "floor.zarr"

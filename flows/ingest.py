@@ -13,13 +13,13 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from ml4earth_stac import pipeline
-from ml4earth_stac.config import Aoi, RunSettings, load_recipe
+from ml4earth_stac.config import Aoi, RunSettings, Source, load_recipe
 
 
 @task(cache_policy=NO_CACHE)
-def find_scenes(run: pipeline.Run, aoi: Aoi) -> pipeline.AoiScenes:
-    """Search the STAC API for one AOI."""
-    return pipeline.find_scenes(run, aoi)
+def find_scenes(run: pipeline.Run, aoi: Aoi, source: Source) -> pipeline.AoiScenes:
+    """Search the STAC API of one source for one AOI."""
+    return pipeline.find_scenes(run, aoi, source)
 
 
 @task(cache_policy=NO_CACHE)
@@ -60,7 +60,7 @@ def ingest_benchmark(
         output_dir=Path(output_dir), stac_api=stac_api, dask_address=dask_address, threads=threads
     )
     run = pipeline.start_run(recipe, settings)
-    found = [find_scenes(run, aoi) for aoi in recipe.aois]
+    found = [find_scenes(run, aoi, source) for aoi in recipe.aois for source in recipe.sources]
     if pipeline.is_up_to_date(run):
         pipeline.finish_up_to_date(run)
     else:

@@ -79,7 +79,7 @@ class TimeRange(_Strict):
 class Source(_Strict):
     """Where one sensor's scenes come from."""
 
-    sensor: Literal["sentinel-2"] = "sentinel-2"
+    sensor: str = Field(description="sensor with an adapter, e.g. 'sentinel-2'")
     api: str = Field(description="STAC API root URL")
     collection: str
     provider: Provider = "planetary-computer"
@@ -130,7 +130,7 @@ class Recipe(_Strict):
     citation: Citation | None = None
     aois: list[Aoi] = Field(min_length=1)
     time_range: TimeRange
-    source: Source
+    sources: list[Source] = Field(min_length=1)
     grid: Grid
     quality: Quality = Quality()
 
@@ -140,6 +140,19 @@ class Recipe(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"AOI names must be unique, repeated: {duplicates}")
+        return self
+
+    @model_validator(mode="after")
+    def _one_source_per_sensor_and_one_provider(self) -> Recipe:
+        sensors = [source.sensor for source in self.sources]
+        if len(set(sensors)) != len(sensors):
+            raise ValueError(f"each sensor may appear once in sources, got {sensors}")
+        providers = sorted({source.provider for source in self.sources})
+        if len(providers) > 1:
+            raise ValueError(
+                f"mixed providers {providers} in one recipe: every source must follow the same provider's "
+                "conventions (asset keys, offsets); split the recipe or pick one provider"
+            )
         return self
 
 

@@ -1,15 +1,16 @@
-"""Items + grid -> lazy, decoded xarray, one scene at a time.
+"""Items + grid -> lazy, decoded xarray, one scene at a time, for any sensor with an adapter.
 
-Each scene is stacked with stackstac onto the AOI's grid: spectral bands with the recipe's resampling,
-the SCL classification with nearest neighbour (classes must never be interpolated). The SCL is small
-(uint8, one plane) and is computed at once to measure the scene's valid and cloud fractions over the
-AOI; the reflectance stays lazy until the store writes it chunk by chunk.
+Each scene is stacked with stackstac onto the AOI's grid: the bands with the recipe's resampling, the
+sensor's mask asset (Sentinel-2 SCL, Landsat QA_PIXEL, ...) with nearest neighbour (classes and bit
+flags must never be interpolated). The mask is one plane and is computed at once to measure the scene's
+valid and cloud fractions over the AOI; the bands stay lazy until the store writes them chunk by chunk.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Final
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,25 +21,26 @@ from rasterio.enums import Resampling
 from ml4earth_stac.errors import SceneSkipped
 from ml4earth_stac.grid import GridSpec
 from ml4earth_stac.rio_reader import SameCrsRioReader
-from ml4earth_stac.sensors import sentinel2
-
-SCL_BAND: Final = "SCL"
+from ml4earth_stac.sensors._bands import Provider
+from ml4earth_stac.sensors.adapters import SensorAdapter
 
 
 @dataclass(frozen=True)
 class SceneRequest:
-    """What to load of each scene and onto which grid."""
+    """What to load of each scene of one source and onto which grid."""
 
     grid: GridSpec
+    adapter: SensorAdapter
     bands: tuple[str, ...]
-    provider: str
+    provider: Provider
     resampling: str = "bilinear"
     chunk_px: int = 2048
-    masked_scl_classes: tuple[int, ...] = sentinel2.DEFAULT_MASKED_SCL_CLASSES
 
     def asset_keys(self) -> list[str]:
-        """Provider asset keys of the bands plus the SCL, in load order."""
-        return [sentinel2.asset_key(b, self.provider) for b in (*self.bands, SCL_BAND)]
+        """Provider asset keys of the bands, then the mask asset (once), in load order."""
+        keys = [self.adapter.asset_key(b, self.provider) for b in self.bands]
+        mask = self.adapter.mask_asset_key(self.provider)
+        return keys if mask in keys else [*keys, mask]
 
 
 @dataclass(frozen=True)
@@ -47,57 +49,56 @@ class LoadedScene:
 
     Attributes:
         item_id: upstream STAC item id.
-        reflectance: lazy (band, y, x) float32 surface reflectance, NaN where nodata or masked by SCL.
-        scl: (y, x) uint8 scene classification on the grid (0 outside the scene).
-        valid_fraction: share of grid pixels with data (SCL not 0), clouds included.
+        time: acquisition time (UTC, naive).
+        data: lazy (band, y, x) float32 physical values, NaN where nodata or masked.
+        mask_plane: (y, x) the sensor's mask asset on the grid (SCL, QA_PIXEL, ...).
+        valid_fraction: share of grid pixels with data, clouds included.
         cloud_fraction: share of the valid pixels that are cloud, cirrus or cloud shadow.
-        boa_offset: the offset added after scaling (depends on the processing baseline).
+        facts: per-scene facts of the sensor (e.g. processing baseline and BOA offset).
     """
 
     item_id: str
     time: pd.Timestamp
-    reflectance: xr.DataArray
-    scl: np.ndarray
+    data: xr.DataArray
+    mask_plane: np.ndarray
     valid_fraction: float
     cloud_fraction: float
-    processing_baseline: str
-    boa_offset: float
     platform: str
+    facts: Mapping[str, Any] = field(default_factory=dict)
 
 
 def load_scene(item: dict[str, Any], request: SceneRequest) -> LoadedScene:
     """Stack, decode and mask one prepared item (see :func:`ml4earth_stac.sources.prepare_item`).
 
     Raises:
-        SceneSkipped: the processing baseline is unknown, or the SCL cannot be read.
+        SceneSkipped: the item's metadata cannot be decoded, or the mask asset cannot be read.
     """
-    properties = item["properties"]
+    adapter, properties = request.adapter, item["properties"]
     try:
-        offset = sentinel2.reflectance_offset(properties)
-        baseline = "{:02d}.{:02d}".format(*sentinel2.processing_baseline(properties))
+        facts = adapter.scene_facts(properties)
     except Exception as exc:  # noqa: BLE001 - any metadata problem skips this scene only
         raise SceneSkipped(item["id"], "bad-metadata", str(exc)) from exc
-    scl = _stack(item, [sentinel2.asset_key(SCL_BAND, request.provider)], request, "nearest", "uint8")
+    mask_key = adapter.mask_asset_key(request.provider)
+    mask = _stack(item, [mask_key], request, "nearest", adapter.mask_dtype)
     try:
         # synchronous: runs in the calling thread, beside (not queued behind) the writes on the dask pool
-        scl_plane = np.asarray(scl.isel(time=0, band=0).compute(scheduler="sync").values)
+        mask_plane = np.asarray(mask.isel(time=0, band=0).compute(scheduler="sync").values)
     except Exception as exc:  # noqa: BLE001 - GDAL raises several types for truncated/corrupt data
-        raise SceneSkipped(item["id"], "asset-unreadable", f"SCL could not be read: {exc}") from exc
-    dn = _stack(item, request.asset_keys()[:-1], request, request.resampling, "uint16")
-    reflectance = sentinel2.decode_reflectance(dn.isel(time=0), offset)
-    masked = sentinel2.scl_mask(scl_plane, request.masked_scl_classes)
-    reflectance = reflectance.where(~xr.DataArray(masked, dims=("y", "x")))
-    reflectance = reflectance.assign_coords(band=list(request.bands))
+        raise SceneSkipped(item["id"], "asset-unreadable", f"{mask_key} could not be read: {exc}") from exc
+    band_keys = [adapter.asset_key(b, request.provider) for b in request.bands]
+    raw = _stack(item, band_keys, request, request.resampling, adapter.raw_dtype)
+    data = adapter.decode(raw.isel(time=0), facts)
+    data = data.where(~xr.DataArray(adapter.masked(mask_plane), dims=("y", "x")))
+    valid, cloudy = adapter.fractions(mask_plane)
     return LoadedScene(
         item_id=item["id"],
         time=_naive_utc(properties["datetime"]),
-        reflectance=_drop_stackstac_coords(reflectance),
-        scl=scl_plane,
-        valid_fraction=sentinel2.valid_fraction(scl_plane, masked_classes=(sentinel2.SCL_NODATA,)),
-        cloud_fraction=sentinel2.cloud_fraction(scl_plane),
-        processing_baseline=baseline,
-        boa_offset=offset,
+        data=_drop_stackstac_coords(data.assign_coords(band=list(request.bands))),
+        mask_plane=mask_plane,
+        valid_fraction=valid,
+        cloud_fraction=cloudy,
         platform=str(properties.get("platform", "")),
+        facts=facts,
     )
 
 
@@ -105,6 +106,7 @@ def _stack(
     item: dict[str, Any], assets: list[str], request: SceneRequest, resampling: str, dtype: str
 ) -> xr.DataArray:
     grid = request.grid
+    kind = np.dtype(dtype)
     return stackstac.stack(
         [item],
         assets=assets,
@@ -112,8 +114,8 @@ def _stack(
         resolution=grid.resolution,
         bounds=grid.bounds,
         chunksize=request.chunk_px,
-        dtype=np.dtype(dtype),
-        fill_value=np.dtype(dtype).type(0),
+        dtype=kind,
+        fill_value=kind.type(np.nan) if kind.kind == "f" else kind.type(0),
         rescale=False,
         resampling=Resampling[resampling],
         xy_coords="center",

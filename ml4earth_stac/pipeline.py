@@ -22,11 +22,12 @@ from typing import Any, Final
 import dask
 from rich.progress import Progress
 
-from ml4earth_stac.config import Aoi, Quality, Recipe, RunSettings
+from ml4earth_stac.config import Aoi, Quality, Recipe, RunSettings, Source
 from ml4earth_stac.errors import SceneSkipped, SourceError
 from ml4earth_stac.grid import GridSpec, aoi_grid
 from ml4earth_stac.load import LoadedScene, SceneRequest, load_scene
 from ml4earth_stac.report import RunReport
+from ml4earth_stac.sensors.adapters import SensorAdapter, adapter_for, check_collection, check_provider
 from ml4earth_stac.sources.items import HrefPolicy, prepare_item
 from ml4earth_stac.sources.search import SearchRequest, search_items
 from ml4earth_stac.stac import publish
@@ -35,7 +36,6 @@ from ml4earth_stac.stac.quicklook import true_colour_preview
 from ml4earth_stac.store.cube import CubeLayout, CubeWriter, consolidate
 
 LOG = logging.getLogger(__name__)
-SENSOR: Final = "sentinel-2"
 PLAN_NAME: Final = "plan.json"
 WRITE_BATCH: Final = 4  # scenes written per pass; memory is bounded by dask chunks in flight, not by this
 TRANSIENT_REASONS: Final = frozenset({"asset-unreadable", "read-failed"})
@@ -52,58 +52,76 @@ class Run:
     scenes: list[PublishedScene] = field(default_factory=list)
     plan: dict[str, list[str]] = field(default_factory=dict)
 
-    @property
-    def api_url(self) -> str:
-        """The STAC API this run searches (run settings override the recipe)."""
-        return self.settings.stac_api or self.recipe.source.api
+    def api_url(self, source: Source) -> str:
+        """The STAC API a source is searched at (run settings override the recipe)."""
+        return self.settings.stac_api or source.api
 
 
 @dataclass(frozen=True)
 class AoiScenes:
-    """The grid of one AOI and the items found for it."""
+    """The grid of one AOI and the items of one source found for it."""
 
     aoi: str
+    source: Source
+    adapter: SensorAdapter
     grid: GridSpec
     items: tuple[dict[str, Any], ...]
 
+    @property
+    def group(self) -> str:
+        """The cube group and report key, ``<aoi>/<sensor>``."""
+        return f"{self.aoi}/{self.source.sensor}"
+
 
 def start_run(recipe: Recipe, settings: RunSettings) -> Run:
-    """Prepare the output and staging folders and an empty report."""
+    """Check the recipe's sources, prepare the output and staging folders and an empty report.
+
+    Raises:
+        RecipeError: a source names an unknown sensor, band or collection.
+    """
+    for source in recipe.sources:
+        adapter = _adapter(recipe, source)
+        check_collection(adapter, source.provider, source.collection)
+        for band in source.bands:
+            adapter.band(band)
     settings.output_dir.mkdir(parents=True, exist_ok=True)
     publish.recover_interrupted_swap(settings.output_dir, recipe.id)
     return Run(recipe, settings, publish.staging_dir(settings.output_dir, recipe.id), RunReport(recipe.id))
 
 
-def find_scenes(run: Run, aoi: Aoi) -> AoiScenes:
-    """Search the STAC API for one AOI; an empty result is recorded, not raised."""
-    recipe = run.recipe
+def find_scenes(run: Run, aoi: Aoi, source: Source) -> AoiScenes:
+    """Search the STAC API of one source for one AOI; an empty result is recorded, not raised."""
+    recipe, api_url = run.recipe, run.api_url(source)
     with run.report.timed("search"):
         grid = aoi_grid(aoi.geometry, recipe.grid.crs, recipe.grid.resolution)
         result = search_items(
             SearchRequest(
-                api_url=run.api_url,
-                collection=recipe.source.collection,
+                api_url=api_url,
+                collection=source.collection,
                 intersects=aoi.geometry,
                 datetime=recipe.time_range.as_stac_interval(),
-                max_cloud_cover=recipe.source.max_cloud_cover,
+                max_cloud_cover=source.max_cloud_cover,
             )
         )
-    run.report.found[aoi.name] = result.found
+    scenes = AoiScenes(aoi.name, source, _adapter(recipe, source), grid, result.items)
+    run.report.found[scenes.group] = result.found
     for item_id, detail in result.too_cloudy:
-        run.report.skip(aoi.name, item_id, "too-cloudy", detail)
+        run.report.skip(scenes.group, item_id, "too-cloudy", detail)
     if result.found == 0:
         run.report.skip(
-            aoi.name,
+            scenes.group,
             "-",
             "no-scenes",
-            (
-                f"search of {recipe.source.collection} at {run.api_url} for "
-                f"{recipe.time_range.as_stac_interval()} returned nothing; "
-                "widen time_range or check the AOI geometry and collection"
-            ),
+            f"search of {source.collection} at {api_url} for {recipe.time_range.as_stac_interval()} "
+            "returned nothing; widen time_range or check the AOI geometry and collection",
         )
-    run.plan[aoi.name] = sorted(item["id"] for item in result.items)
-    return AoiScenes(aoi.name, grid, result.items)
+    run.plan[scenes.group] = sorted(item["id"] for item in result.items)
+    return scenes
+
+
+def find_all_scenes(run: Run) -> list[AoiScenes]:
+    """Search every source for every AOI."""
+    return [find_scenes(run, aoi, source) for aoi in run.recipe.aois for source in run.recipe.sources]
 
 
 def is_up_to_date(run: Run) -> bool:
@@ -118,12 +136,12 @@ def is_up_to_date(run: Run) -> bool:
 def ingest_aoi(run: Run, scenes: AoiScenes) -> None:
     """Load, decode, check and append every scene of one AOI to the cube; bad scenes are skipped."""
     recipe = run.recipe
-    request = scene_request(recipe, scenes.grid)
+    request = scene_request(recipe, scenes)
     writer = CubeWriter(
         CubeLayout(
             run.staging / publish.CUBE_NAME,
             scenes.aoi,
-            SENSOR,
+            scenes.adapter,
             scenes.grid,
             recipe.grid.chunk_px,
             recipe.grid.shard_px,
@@ -133,6 +151,10 @@ def ingest_aoi(run: Run, scenes: AoiScenes) -> None:
     policy = HrefPolicy(hosts=run.settings.allowed_hosts)
 
     def load_checked(item: dict[str, Any]) -> LoadedScene:
+        try:
+            check_provider(scenes.adapter, scenes.source.provider, item)
+        except SourceError as exc:
+            raise SceneSkipped(item["id"], "wrong-provider", str(exc)) from exc
         scene = load_scene(prepare_item(item, request.asset_keys(), policy), request)
         check_quality(scene, recipe.quality)
         return scene
@@ -140,8 +162,8 @@ def ingest_aoi(run: Run, scenes: AoiScenes) -> None:
     # Scenes are loaded (SCL read, fractions checked) one batch ahead in a helper thread, and written a
     # batch at a time so that the reads of neighbouring scenes overlap.
     batch_size = max(WRITE_BATCH, run.settings.threads)
-    run.report.used.setdefault(scenes.aoi, [])
-    with _progress(len(scenes.items), f"ingest {scenes.aoi}") as advance, ThreadPoolExecutor(1) as ahead:
+    run.report.used.setdefault(scenes.group, [])
+    with _progress(len(scenes.items), f"ingest {scenes.group}") as advance, ThreadPoolExecutor(1) as ahead:
         loading = _LookAhead(ahead, load_checked, scenes.items, depth=batch_size)
         batch: list[tuple[dict[str, Any], LoadedScene]] = []
         while loading:
@@ -149,7 +171,7 @@ def ingest_aoi(run: Run, scenes: AoiScenes) -> None:
             try:
                 batch.append((item, future.result()))
             except SceneSkipped as skip:
-                _record_skip(run, scenes.aoi, skip)
+                _record_skip(run, scenes.group, skip)
             advance()
             # the first scene is written alone, so writing starts while the next batch loads
             if batch and (len(batch) == batch_size or not loading or writer.times_written == 0):
@@ -162,16 +184,16 @@ def ingest_aoi(run: Run, scenes: AoiScenes) -> None:
 def _write_batch(
     run: Run, scenes: AoiScenes, writer: CubeWriter, batch: list[tuple[dict[str, Any], LoadedScene]]
 ) -> None:
-    previews = [true_colour_preview(scene.reflectance) for _, scene in batch]
+    previews = [true_colour_preview(scene.data) for _, scene in batch]
     extras = [{} if preview is None else {"preview": preview} for preview in previews]
     first_slot = writer.times_written
     results = writer.write_batch([scene for _, scene in batch], extras)
     slot = first_slot
     for (item, scene), result in zip(batch, results, strict=True):
         if isinstance(result, SceneSkipped):
-            _record_skip(run, scenes.aoi, result)
+            _record_skip(run, scenes.group, result)
             continue
-        run.report.used.setdefault(scenes.aoi, []).append(item["id"])
+        run.report.used.setdefault(scenes.group, []).append(item["id"])
         run.scenes.append(_published(scenes, item, scene, slot, result))
         slot += 1
 
@@ -211,16 +233,20 @@ def _record_skip(run: Run, aoi: str, skip: SceneSkipped) -> None:
     run.report.skip(aoi, skip.item_id, skip.reason, skip.detail)
 
 
-def scene_request(recipe: Recipe, grid: GridSpec) -> SceneRequest:
-    """What to load of each scene of a recipe, onto one AOI's grid (dask chunks = whole shards)."""
+def scene_request(recipe: Recipe, scenes: AoiScenes) -> SceneRequest:
+    """What to load of each scene of one source, onto one AOI's grid (dask chunks = whole shards)."""
     return SceneRequest(
-        grid=grid,
-        bands=tuple(recipe.source.bands),
-        provider=recipe.source.provider,
+        grid=scenes.grid,
+        adapter=scenes.adapter,
+        bands=tuple(scenes.source.bands),
+        provider=scenes.source.provider,
         resampling=recipe.grid.resampling,
         chunk_px=recipe.grid.shard_px,
-        masked_scl_classes=tuple(recipe.quality.masked_scl_classes),
     )
+
+
+def _adapter(recipe: Recipe, source: Source) -> SensorAdapter:
+    return adapter_for(source.sensor, {"masked_scl_classes": recipe.quality.masked_scl_classes})
 
 
 def check_quality(scene: LoadedScene, quality: Quality) -> None:
@@ -246,14 +272,15 @@ def _published(
 ) -> PublishedScene:
     return PublishedScene(
         aoi=scenes.aoi,
-        sensor=SENSOR,
         item_id=item["id"],
         upstream=item,
         time_index=time_index,
         grid=scenes.grid,
         valid_fraction=scene.valid_fraction,
         cloud_fraction=scene.cloud_fraction,
-        processing_baseline=scene.processing_baseline,
+        adapter=scenes.adapter,
+        bands=tuple(scenes.source.bands),
+        facts=dict(scene.facts),
         preview=extras.get("preview"),
     )
 
@@ -270,7 +297,9 @@ def publish_run(run: Run) -> RunReport:
     with report.timed("publish"):
         store = run.staging / publish.CUBE_NAME
         consolidate(store)
-        report.bytes_written += publish.write_benchmark_stac(run.staging, run.recipe, run.scenes, run.api_url)
+        report.bytes_written += publish.write_benchmark_stac(
+            run.staging, run.recipe, run.scenes, run.api_url(run.recipe.sources[0])
+        )
         report.bytes_written += sum(p.stat().st_size for p in store.rglob("*") if p.is_file())
         _write_plan(run)
         target = output_dir / run.recipe.id
@@ -300,7 +329,7 @@ def finish_up_to_date(run: Run) -> RunReport:
 def run_benchmark(recipe: Recipe, settings: RunSettings) -> RunReport:
     """Run every step of one recipe (the library twin of the Prefect flow)."""
     run = start_run(recipe, settings)
-    found = [find_scenes(run, aoi) for aoi in recipe.aois]
+    found = find_all_scenes(run)
     if is_up_to_date(run):
         return finish_up_to_date(run)
     with dask_scheduler(settings):

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from ml4earth_stac.archive import ArchiveServer
 from ml4earth_stac.cli import app
 from ml4earth_stac.config import RunSettings
-from ml4earth_stac.errors import SourceError
+from ml4earth_stac.errors import RecipeError, SourceError
 from ml4earth_stac.pipeline import run_benchmark
 from ml4earth_stac.stac.validate import validate_tree
 from tests.conftest import recipe_for_archive
@@ -82,7 +82,7 @@ def test_each_bad_scene_is_skipped_with_its_reason(tampered_run) -> None:
 def test_the_rest_of_the_batch_is_published_whole(tampered_run) -> None:
     report, output, expected = tampered_run
     cube = xr.open_zarr(output / "svalbard-calving-fronts" / "cube.zarr", group="kronebreen/sentinel-2")
-    assert list(cube.item_id.values) == report.used["kronebreen"]
+    assert list(cube.item_id.values) == report.used["kronebreen/sentinel-2"]
     assert not set(expected) & set(cube.item_id.values)
     for name in ("reflectance", "scl", "item_id", "cloud_fraction"):
         assert cube[name].sizes["time"] == report.scenes_used, "the truncated scene was rolled back"
@@ -121,8 +121,8 @@ def test_an_aoi_without_scenes_does_not_stop_the_others(
         type(recipe).model_validate(raw),
         RunSettings(output_dir=tmp_path, stac_api=small_archive_server.stac_api_url),
     )
-    assert report.found["tromso"] == 0 and report.used["kronebreen"]
-    assert any(s.aoi == "tromso" and s.reason == "no-scenes" for s in report.skipped)
+    assert report.found["tromso/sentinel-2"] == 0 and report.used["kronebreen/sentinel-2"]
+    assert any(s.aoi == "tromso/sentinel-2" and s.reason == "no-scenes" for s in report.skipped)
 
 
 def test_unreachable_api_is_a_clear_error(small_archive, tmp_path) -> None:
@@ -138,4 +138,35 @@ def test_cli_reports_a_recipe_typo(tmp_path) -> None:
     result = CliRunner().invoke(app, ["run", str(recipe), "--output", str(tmp_path / "out")])
     assert result.exit_code == 1
     output = " ".join(result.output.split())  # rich wraps long lines
-    assert "source.max_cloud_cove" in output and "did you mean 'max_cloud_cover'" in output
+    assert "sources.0.max_cloud_cove" in output and "did you mean 'max_cloud_cover'" in output
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"collection": "sentinel-2-l3"}, "collection 'sentinel-2-l3' is unknown for sentinel-2"),
+        ({"bands": ["B02", "B13"]}, "unknown Sentinel-2 band 'B13'"),
+        ({"sensor": "modis"}, "unknown sensor 'modis'"),
+    ],
+)
+def test_recipe_source_errors_before_any_work(small_archive, tmp_path, overrides, expected) -> None:
+    recipe = recipe_for_archive(small_archive)
+    raw = recipe.model_dump(mode="json")
+    raw["sources"][0].update(overrides)
+    with pytest.raises(RecipeError, match=expected):
+        run_benchmark(
+            type(recipe).model_validate(raw), RunSettings(output_dir=tmp_path, stac_api="http://127.0.0.1:9")
+        )
+    assert not list(tmp_path.iterdir()), "nothing was created"
+
+
+def test_items_of_another_provider_are_skipped_with_the_fix(
+    small_archive, small_archive_server, tmp_path
+) -> None:
+    recipe = recipe_for_archive(small_archive)
+    raw = recipe.model_dump(mode="json")
+    raw["sources"][0]["provider"] = "earth-search"  # but the archive serves Planetary Computer items
+    settings = RunSettings(output_dir=tmp_path, stac_api=small_archive_server.stac_api_url)
+    with pytest.raises(SourceError, match="nothing was published") as err:
+        run_benchmark(type(recipe).model_validate(raw), settings)
+    assert "'wrong-provider'" in str(err.value)

@@ -30,13 +30,13 @@ def _write(tmp_path: Path, mutate) -> Path:
 
 def test_typo_names_field_and_suggests(tmp_path: Path) -> None:
     def typo(raw: dict) -> None:
-        raw["source"]["max_clod_cover"] = raw["source"].pop("max_cloud_cover")
+        raw["sources"][0]["max_clod_cover"] = raw["sources"][0].pop("max_cloud_cover")
 
     with pytest.raises(RecipeError) as err:
         load_recipe(_write(tmp_path, typo))
     message = str(err.value)
     assert "recipe.yaml" in message
-    assert "source.max_clod_cover" in message and "did you mean 'max_cloud_cover'" in message
+    assert "sources.0.max_clod_cover" in message and "did you mean 'max_cloud_cover'" in message
 
 
 def test_top_level_typo(tmp_path: Path) -> None:
@@ -51,7 +51,14 @@ def test_top_level_typo(tmp_path: Path) -> None:
         (lambda r: r["grid"].__setitem__("shard_px", 1000), "multiple of chunk_px"),
         (lambda r: r["time_range"].__setitem__("end", "2010-01-01"), "before start"),
         (lambda r: r["aois"][0]["geometry"].__setitem__("type", "Point"), "Polygon"),
-        (lambda r: r["source"].__setitem__("max_cloud_cover", 150), "source.max_cloud_cover"),
+        (lambda r: r["sources"][0].__setitem__("max_cloud_cover", 150), "sources.0.max_cloud_cover"),
+        (
+            lambda r: r["sources"].append(
+                {**r["sources"][0], "sensor": "landsat", "provider": "earth-search"}
+            ),
+            "mixed providers",
+        ),
+        (lambda r: r["sources"].append(dict(r["sources"][0])), "each sensor may appear once"),
         (lambda r: r.__setitem__("aois", r["aois"] * 2), "unique"),
     ],
 )

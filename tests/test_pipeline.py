@@ -49,7 +49,7 @@ def _truth_zones(archive_root: Path, item_id: str, recipe) -> np.ndarray:
 
 def test_report_accounts_for_every_scene(published, small_archive) -> None:
     _, _, report = published
-    assert report.found["kronebreen"] == len(small_archive.item_ids)
+    assert report.found["kronebreen/sentinel-2"] == len(small_archive.item_ids)
     assert report.scenes_used + len(report.skipped) == len(small_archive.item_ids)
     assert 0 < report.scenes_used < len(small_archive.item_ids)
     assert {s.reason for s in report.skipped} == {"too-cloudy"}  # the archive's overcast scene
@@ -60,8 +60,8 @@ def test_cube_holds_masked_physical_reflectance(published, small_archive) -> Non
     recipe, output, report = published
     cube = _cube(output)
     assert cube.reflectance.dims == ("time", "band", "y", "x") and cube.reflectance.dtype == np.float32
-    assert list(cube.band.values) == recipe.source.bands
-    assert list(cube.item_id.values) == report.used["kronebreen"]
+    assert list(cube.band.values) == recipe.sources[0].bands
+    assert list(cube.item_id.values) == report.used["kronebreen/sentinel-2"]
     assert cube.attrs["proj:code"] == "EPSG:32633" and "spatial_ref" in cube.coords
     assert cube.reflectance.encoding["shards"] == (1, 1, recipe.grid.shard_px, recipe.grid.shard_px)
     assert set(cube.boa_offset.values) == {0.0, np.float32(-0.1)}  # both sides of baseline 04.00

@@ -7,6 +7,7 @@ never needs a whole-tree walk (see STACK-NOTES, catalog scale).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -15,7 +16,7 @@ import shapely.geometry
 
 from ml4earth_stac.config import Recipe
 from ml4earth_stac.grid import GridSpec
-from ml4earth_stac.sensors import sentinel2
+from ml4earth_stac.sensors.adapters import SensorAdapter
 
 STAC_VERSION: Final = "1.1.0"
 ZARR_MEDIA_TYPE: Final = "application/vnd+zarr"
@@ -35,15 +36,26 @@ class PublishedScene:
     """What the STAC item of one ingested scene needs to know."""
 
     aoi: str
-    sensor: str
     item_id: str
     upstream: dict[str, Any]
     time_index: int
     grid: GridSpec
     valid_fraction: float
     cloud_fraction: float
-    processing_baseline: str
+    adapter: SensorAdapter
+    bands: tuple[str, ...]
+    facts: Mapping[str, Any] = field(default_factory=dict)
     preview: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def sensor(self) -> str:
+        """The sensor name, e.g. ``sentinel-2``."""
+        return self.adapter.sensor
+
+    @property
+    def group(self) -> str:
+        """The cube group holding this scene."""
+        return f"{self.aoi}/{self.sensor}"
 
     @property
     def stac_id(self) -> str:
@@ -51,20 +63,22 @@ class PublishedScene:
         return f"{self.aoi}-{self.item_id}"
 
 
-def band_objects(bands: list[str]) -> list[dict[str, Any]]:
-    """STAC 1.1 ``bands`` of the cube's reflectance variable (eo fields, physical float32 values)."""
-    table = {band.name: band for band in sentinel2.BANDS}
+def band_objects(adapter: SensorAdapter, bands: Sequence[str]) -> list[dict[str, Any]]:
+    """STAC 1.1 ``bands`` of a cube variable (eo fields where a band has a wavelength; float32 values)."""
     objects = []
     for name in bands:
-        info = table[name]
-        band = {
+        info = adapter.band(name)
+        band: dict[str, Any] = {
             "name": name,
-            "description": f"surface reflectance, {name}",
+            "description": f"{adapter.long_name.split(',')[0]}, {name}",
             "data_type": "float32",
             "nodata": "nan",
-            "eo:center_wavelength": info.center_wavelength,
-            "eo:full_width_half_max": info.full_width_half_max,
+            "unit": adapter.units,
         }
+        if info.center_wavelength is not None:
+            band["eo:center_wavelength"] = info.center_wavelength
+        if info.full_width_half_max is not None:
+            band["eo:full_width_half_max"] = info.full_width_half_max
         if info.common_name:
             band["eo:common_name"] = info.common_name
         objects.append(band)
@@ -82,21 +96,28 @@ def proj_fields(grid: GridSpec) -> dict[str, Any]:
     }
 
 
-def cube_asset(href: str, group: str, bands: list[str], title: str, shard_px: int) -> dict[str, Any]:
+def cube_asset(
+    href: str, group: str | None, bands: list[dict[str, Any]], title: str, shard_px: int
+) -> dict[str, Any]:
     """An asset pointing at one AOI/sensor group of the cube store.
 
     Its ``xarray:open_kwargs`` ask for dask chunks of whole shards: reading inner chunks one by one
     over HTTP is many times slower.
     """
     chunks = {"time": 1, "band": 1, "y": shard_px, "x": shard_px}
-    return {
+    open_kwargs: dict[str, Any] = {"engine": "zarr", "consolidated": True, "chunks": chunks}
+    if group is not None:
+        open_kwargs["group"] = group
+    asset = {
         "href": href,
         "type": ZARR_MEDIA_TYPE,
         "roles": ["data"],
         "title": title,
-        "xarray:open_kwargs": {"engine": "zarr", "group": group, "consolidated": True, "chunks": chunks},
-        "bands": band_objects(bands),
+        "xarray:open_kwargs": open_kwargs,
     }
+    if bands:
+        asset["bands"] = bands
+    return asset
 
 
 def file_asset(href: str, media_type: str, roles: list[str], title: str, size: int, checksum: str) -> dict:
@@ -111,7 +132,7 @@ def file_asset(href: str, media_type: str, roles: list[str], title: str, size: i
     }
 
 
-def scene_item(scene: PublishedScene, bands: list[str], assets: dict[str, dict], collection_id: str) -> dict:
+def scene_item(scene: PublishedScene, assets: dict[str, dict], collection_id: str) -> dict:
     """The STAC item of one ingested scene (its geometry is the scene's footprint clipped to the grid)."""
     footprint = shapely.geometry.shape(scene.grid.footprint_wgs84())
     upstream_geometry = scene.upstream.get("geometry")
@@ -121,17 +142,19 @@ def scene_item(scene: PublishedScene, bands: list[str], assets: dict[str, dict],
     props = scene.upstream.get("properties", {})
     properties = {
         "datetime": props["datetime"],
-        "platform": str(props.get("platform", "")).lower() or "sentinel-2",
-        "constellation": "sentinel-2",
-        "instruments": props.get("instruments", ["msi"]),
+        "platform": str(props.get("platform", scene.sensor)).lower(),
+        "instruments": [str(i).lower() for i in props.get("instruments", [])] or [scene.sensor],
         "gsd": scene.grid.resolution,
         "eo:cloud_cover": round(100 * scene.cloud_fraction, 3),
         "ml4earth:valid_fraction": round(scene.valid_fraction, 5),
         "ml4earth:aoi": scene.aoi,
+        "ml4earth:sensor": scene.sensor,
         "ml4earth:time_index": scene.time_index,
-        "ml4earth:processing_baseline": scene.processing_baseline,
+        **{f"ml4earth:{name}": value for name, value in scene.facts.items()},
         **proj_fields(scene.grid),
     }
+    if props.get("constellation"):
+        properties["constellation"] = str(props["constellation"]).lower().replace(" ", "-")
     return {
         "type": "Feature",
         "stac_version": STAC_VERSION,
@@ -199,12 +222,16 @@ def benchmark_collection(
 
 def _summaries(recipe: Recipe, scenes: list[PublishedScene]) -> dict[str, Any]:
     platforms = sorted({str(s.upstream["properties"].get("platform", "")).lower() for s in scenes} - {""})
+    instruments = sorted(
+        {str(i).lower() for s in scenes for i in s.upstream["properties"].get("instruments", [])}
+    )
+    by_sensor = {s.sensor: band_objects(s.adapter, s.bands) for s in scenes}
     return {
-        "platform": platforms or ["sentinel-2a", "sentinel-2b"],
-        "constellation": ["sentinel-2"],
-        "instruments": ["msi"],
+        "platform": platforms or [source.sensor for source in recipe.sources],
+        "instruments": instruments or [source.sensor for source in recipe.sources],
         "gsd": [recipe.grid.resolution],
-        "bands": band_objects(recipe.source.bands),
+        "bands": [band for bands in by_sensor.values() for band in bands],
+        "ml4earth:sensor": sorted(by_sensor) or [source.sensor for source in recipe.sources],
         "ml4earth:aoi": [a.name for a in recipe.aois],
     }
 

@@ -78,16 +78,9 @@ def write_benchmark_stac(
 def _write_item(staging: Path, scene: build.PublishedScene, recipe: Recipe) -> tuple[dict, int]:
     folder = staging / "items" / scene.stac_id
     folder.mkdir(parents=True, exist_ok=True)
-    group = f"{scene.aoi}/{scene.sensor}"
-    assets = {
-        "cube": build.cube_asset(
-            f"../../{CUBE_NAME}",
-            group,
-            recipe.source.bands,
-            f"cube of {scene.aoi} (time index {scene.time_index})",
-            recipe.grid.shard_px,
-        )
-    }
+    title = f"{scene.sensor} cube of {scene.aoi} (time index {scene.time_index})"
+    bands = build.band_objects(scene.adapter, scene.bands)
+    assets = {"cube": build.cube_asset(f"../../{CUBE_NAME}", scene.group, bands, title, recipe.grid.shard_px)}
     quicklook = folder / "quicklook.png"
     if scene.preview is not None:
         write_quicklook(scene.preview, quicklook)
@@ -99,7 +92,7 @@ def _write_item(staging: Path, scene: build.PublishedScene, recipe: Recipe) -> t
             quicklook.stat().st_size,
             multihash_sha256(quicklook),
         )
-    item = build.scene_item(scene, recipe.source.bands, assets, recipe.id)
+    item = build.scene_item(scene, assets, recipe.id)
     item["links"] += [
         {"rel": "root", "href": "../../../catalog.json", "type": JSON_TYPE},
         {"rel": "parent", "href": "../../collection.json", "type": JSON_TYPE},
@@ -115,11 +108,11 @@ def _collection_assets(
 ) -> dict[str, dict[str, Any]]:
     assets: dict[str, dict[str, Any]] = {}
     if scenes:
+        groups = sorted({scene.group for scene in scenes})
         cube = build.cube_asset(
-            f"./{CUBE_NAME}", "", recipe.source.bands, "analysis-ready cube (Zarr v3)", recipe.grid.shard_px
+            f"./{CUBE_NAME}", None, [], "analysis-ready cube (Zarr v3)", recipe.grid.shard_px
         )
-        del cube["xarray:open_kwargs"]["group"]
-        cube["description"] = "One group per AOI and sensor: open with group='<aoi>/<sensor>'."
+        cube["description"] = f"One group per AOI and sensor, open with group=...: {', '.join(groups)}."
         cube["file:size"] = store_size
         assets["cube"] = cube
         manifest = staging / MANIFEST_NAME

@@ -35,18 +35,9 @@ import zarr.codecs
 from ml4earth_stac.errors import SceneSkipped, StoreError
 from ml4earth_stac.grid import GridSpec
 from ml4earth_stac.load import LoadedScene
-from ml4earth_stac.sensors import sentinel2
+from ml4earth_stac.sensors.adapters import SensorAdapter
 
-DATA_VARIABLES: Final = ("reflectance", "scl")
-TIME_COORDINATES: Final = (
-    "time",
-    "item_id",
-    "processing_baseline",
-    "platform",
-    "boa_offset",
-    "valid_fraction",
-    "cloud_fraction",
-)
+BASE_TIME_COORDINATES: Final = ("time", "item_id", "platform", "valid_fraction", "cloud_fraction")
 TIME_UNITS: Final = "seconds since 1970-01-01"
 TIME_EPOCH: Final = np.datetime64("1970-01-01T00:00:00", "ns")
 COMPRESSOR: Final = zarr.codecs.BloscCodec(
@@ -60,15 +51,26 @@ class CubeLayout:
 
     store: Path
     aoi: str
-    sensor: str
+    adapter: SensorAdapter
     grid: GridSpec
     chunk_px: int
     shard_px: int
 
     @property
+    def sensor(self) -> str:
+        """The sensor name, e.g. ``sentinel-2``."""
+        return self.adapter.sensor
+
+    @property
     def group(self) -> str:
         """The Zarr group path, ``<aoi>/<sensor>``."""
         return f"{self.aoi}/{self.sensor}"
+
+    @property
+    def data_variables(self) -> tuple[str, ...]:
+        """The stored per-pixel variables: the physical values and, where kept, the mask asset."""
+        mask = self.adapter.mask_variable
+        return (self.adapter.variable,) if mask is None else (self.adapter.variable, mask)
 
 
 class CubeWriter:
@@ -159,7 +161,7 @@ class CubeWriter:
         sources, targets, regions = [], [], []
         for offset, dataset in enumerate(datasets):
             slot = self.times_written + offset
-            for name in DATA_VARIABLES:
+            for name in self.layout.data_variables:
                 variable = dataset[name]
                 sources.append(variable.data)
                 targets.append(self._group[name])
@@ -167,27 +169,29 @@ class CubeWriter:
         stored = da.store(sources, targets, regions=regions, lock=False, compute=False)
         _, computed = dask.compute(stored, [dict(extra) for extra in extras])
         for dataset in datasets:
-            for name in TIME_COORDINATES:
+            for name in _time_coordinates(dataset):
                 self._time_values.setdefault(name, []).append(_encoded(dataset[name]))
         self.times_written += len(datasets)
         return computed
 
     def _encoding(self) -> dict[str, dict[str, Any]]:
         chunk, shard = self.layout.chunk_px, self.layout.shard_px
-        return {
-            "reflectance": {
+        encoding: dict[str, dict[str, Any]] = {
+            self.layout.adapter.variable: {
                 "chunks": (1, 1, chunk, chunk),
                 "shards": (1, 1, shard, shard),
                 "compressors": (COMPRESSOR,),
                 "_FillValue": np.float32("nan"),
             },
-            "scl": {  # 0 = nodata is a class (flag_values), not masked
+            "time": {"units": TIME_UNITS, "calendar": "proleptic_gregorian", "dtype": "int64"},
+        }
+        if self.layout.adapter.mask_variable is not None:  # nodata is a class/flag there, not masked
+            encoding[self.layout.adapter.mask_variable] = {
                 "chunks": (1, chunk, chunk),
                 "shards": (1, shard, shard),
                 "compressors": (COMPRESSOR,),
-            },
-            "time": {"units": TIME_UNITS, "calendar": "proleptic_gregorian", "dtype": "int64"},
-        }
+            }
+        return encoding
 
 
 def _skipped(scene: LoadedScene, exc: BaseException) -> SceneSkipped:
@@ -204,57 +208,64 @@ def _encoded(coordinate: xr.DataArray) -> Any:
     return value
 
 
+def _time_coordinates(dataset: xr.Dataset) -> list[str]:
+    return [name for name, coord in dataset.coords.items() if coord.dims == ("time",)]
+
+
 def scene_dataset(scene: LoadedScene, layout: CubeLayout) -> xr.Dataset:
     """The one-time-step Dataset of a scene, with CF/GeoZarr metadata, as the store contract says."""
-    grid = layout.grid
+    grid, adapter = layout.grid, layout.adapter
     shard = {"band": 1, "y": layout.shard_px, "x": layout.shard_px}
-    reflectance = scene.reflectance.astype("float32").chunk(shard).expand_dims(time=[scene.time])
-    reflectance = reflectance.assign_coords(band=np.array(reflectance["band"].values, dtype=object))
-    scl = xr.DataArray(scene.scl[np.newaxis], dims=("time", "y", "x")).chunk(
-        {"y": layout.shard_px, "x": layout.shard_px}
-    )
+    data = scene.data.astype("float32").chunk(shard).expand_dims(time=[scene.time])
+    data = data.assign_coords(band=np.array(data["band"].values, dtype=object))
+    variables = {adapter.variable: data}
+    if adapter.mask_variable is not None:
+        mask = xr.DataArray(scene.mask_plane[np.newaxis], dims=("time", "y", "x"))
+        variables[adapter.mask_variable] = mask.chunk({"y": layout.shard_px, "x": layout.shard_px})
+    per_time = {
+        "item_id": scene.item_id,
+        "platform": scene.platform,
+        "valid_fraction": scene.valid_fraction,
+        "cloud_fraction": scene.cloud_fraction,
+        **scene.facts,
+    }
+    coords = {name: ("time", _one(value)) for name, value in per_time.items()}
     dataset = xr.Dataset(
-        {"reflectance": reflectance, "scl": scl},
+        variables,
         coords={
             "time": [scene.time],
             "y": np.asarray(grid.y_coords()),
             "x": np.asarray(grid.x_coords()),
-            "item_id": ("time", np.array([scene.item_id], dtype=object)),
-            "processing_baseline": ("time", np.array([scene.processing_baseline], dtype=object)),
-            "platform": ("time", np.array([scene.platform], dtype=object)),
-            "boa_offset": ("time", np.array([scene.boa_offset], dtype="float32")),
-            "valid_fraction": ("time", np.array([scene.valid_fraction], dtype="float32")),
-            "cloud_fraction": ("time", np.array([scene.cloud_fraction], dtype="float32")),
+            **coords,
         },
     )
-    dataset = _with_band_metadata(dataset)
-    return _with_crs(dataset, grid, layout)
+    return _with_crs(_with_band_metadata(dataset, adapter), grid, layout)
 
 
-def _with_band_metadata(dataset: xr.Dataset) -> xr.Dataset:
-    table = {band.name: band for band in sentinel2.BANDS}
-    names = [str(b) for b in dataset["band"].values]
+def _one(value: Any) -> np.ndarray:
+    """A one-element per-time coordinate: strings as variable-length text, numbers as float32."""
+    if isinstance(value, str):
+        return np.array([value], dtype=object)
+    return np.array([value], dtype="float32")
+
+
+def _with_band_metadata(dataset: xr.Dataset, adapter: SensorAdapter) -> xr.Dataset:
+    bands = [adapter.band(str(b)) for b in dataset["band"].values]
     dataset = dataset.assign_coords(
-        common_name=("band", np.array([table[n].common_name or "" for n in names], dtype=object)),
-        center_wavelength=("band", np.array([table[n].center_wavelength for n in names], dtype="float32")),
+        common_name=("band", np.array([b.common_name or "" for b in bands], dtype=object)),
+        center_wavelength=("band", np.array([b.center_wavelength or np.nan for b in bands], dtype="float32")),
         full_width_half_max=(
             "band",
-            np.array([table[n].full_width_half_max for n in names], dtype="float32"),
+            np.array([b.full_width_half_max or np.nan for b in bands], dtype="float32"),
         ),
     )
     dataset["center_wavelength"].attrs["units"] = "um"
     dataset["full_width_half_max"].attrs["units"] = "um"
-    dataset["reflectance"].attrs.update(
-        long_name="surface reflectance (BOA), scale and offset applied, cloud-masked from SCL",
-        units="1",
-        grid_mapping="spatial_ref",
+    dataset[adapter.variable].attrs.update(
+        long_name=adapter.long_name, units=adapter.units, grid_mapping="spatial_ref"
     )
-    dataset["scl"].attrs.update(
-        long_name="Sentinel-2 scene classification (SCL), nearest-neighbour on the grid",
-        flag_values=list(sentinel2.SCL_CLASSES),
-        flag_meanings=" ".join(v.replace(" ", "_").replace(",", "") for v in sentinel2.SCL_CLASSES.values()),
-        grid_mapping="spatial_ref",
-    )
+    if adapter.mask_variable is not None:
+        dataset[adapter.mask_variable].attrs.update(adapter.mask_attributes(), grid_mapping="spatial_ref")
     return dataset
 
 

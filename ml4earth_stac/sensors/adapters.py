@@ -1,0 +1,173 @@
+"""One adapter per sensor: what the loader and the store need to know, built on the sensor modules.
+
+The loader stays sensor-neutral: it stacks the bands and a *mask asset* (SCL, QA_PIXEL, or for SAR the
+first polarisation itself) onto the grid, then asks the adapter to decode the bands into physical
+values, to say which pixels are masked, and which per-scene facts to record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import numpy as np
+import xarray as xr
+
+from ml4earth_stac.errors import RecipeError, SourceError
+from ml4earth_stac.sensors import sentinel2
+from ml4earth_stac.sensors._bands import Provider
+
+
+@dataclass(frozen=True)
+class BandMeta:
+    """What a cube and its STAC record say about one band."""
+
+    name: str
+    common_name: str | None
+    center_wavelength: float | None
+    full_width_half_max: float | None
+
+
+class SensorAdapter(Protocol):
+    """The sensor-specific part of loading one scene."""
+
+    sensor: str
+    variable: str
+    long_name: str
+    units: str
+    raw_dtype: str
+    mask_variable: str | None
+    mask_dtype: str
+
+    def collections(self, provider: Provider) -> tuple[str, ...]:
+        """STAC collection ids this adapter can decode for a provider."""
+        ...
+
+    def asset_key(self, band: str, provider: Provider) -> str:
+        """The provider's asset key of a band."""
+        ...
+
+    def mask_asset_key(self, provider: Provider) -> str:
+        """The asset read (nearest neighbour) to measure valid/cloudy pixels."""
+        ...
+
+    def band(self, name: str) -> BandMeta:
+        """Metadata of one band (raises RecipeError for unknown bands)."""
+        ...
+
+    def scene_facts(self, properties: Mapping[str, Any]) -> dict[str, Any]:
+        """Per-scene facts recorded beside the time coordinate (raises SourceError if unusable)."""
+        ...
+
+    def decode(self, raw: xr.DataArray, facts: Mapping[str, Any]) -> xr.DataArray:
+        """Raw (band, y, x) pixels -> physical float32 values, NaN where nodata."""
+        ...
+
+    def masked(self, mask_plane: np.ndarray) -> np.ndarray:
+        """True where a pixel is nodata, cloud, shadow or otherwise unusable."""
+        ...
+
+    def mask_attributes(self) -> dict[str, Any]:
+        """CF attributes of the stored mask variable (long_name, flag_values/flag_masks...)."""
+        ...
+
+    def fractions(self, mask_plane: np.ndarray) -> tuple[float, float]:
+        """(valid fraction over the grid, cloud fraction over the valid pixels)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Sentinel2Adapter:
+    """Sentinel-2 L2A: reflectance by processing baseline, masks from SCL."""
+
+    masked_classes: tuple[int, ...] = sentinel2.DEFAULT_MASKED_SCL_CLASSES
+    sensor: str = "sentinel-2"
+    variable: str = "reflectance"
+    long_name: str = "surface reflectance (BOA), scale and offset applied, cloud-masked from SCL"
+    units: str = "1"
+    raw_dtype: str = "uint16"
+    mask_variable: str | None = "scl"
+    mask_dtype: str = "uint8"
+
+    def collections(self, provider: Provider) -> tuple[str, ...]:
+        return {
+            "planetary-computer": ("sentinel-2-l2a",),
+            "earth-search": ("sentinel-2-l2a", "sentinel-2-c1-l2a"),
+        }[provider]
+
+    def asset_key(self, band: str, provider: Provider) -> str:
+        return sentinel2.asset_key(band, provider)
+
+    def mask_asset_key(self, provider: Provider) -> str:
+        return sentinel2.asset_key("SCL", provider)
+
+    def band(self, name: str) -> BandMeta:
+        info = sentinel2.BANDS_BY_NAME.get(name)
+        if info is None:
+            raise RecipeError(
+                f"unknown Sentinel-2 band {name!r}; use one of {sorted(sentinel2.BANDS_BY_NAME)}"
+            )
+        return BandMeta(info.name, info.common_name, info.center_wavelength, info.full_width_half_max)
+
+    def scene_facts(self, properties: Mapping[str, Any]) -> dict[str, Any]:
+        baseline = "{:02d}.{:02d}".format(*sentinel2.processing_baseline(properties))
+        return {"processing_baseline": baseline, "boa_offset": sentinel2.reflectance_offset(properties)}
+
+    def decode(self, raw: xr.DataArray, facts: Mapping[str, Any]) -> xr.DataArray:
+        return sentinel2.decode_reflectance(raw, facts["boa_offset"])
+
+    def masked(self, mask_plane: np.ndarray) -> np.ndarray:
+        return np.asarray(sentinel2.scl_mask(mask_plane, self.masked_classes))
+
+    def mask_attributes(self) -> dict[str, Any]:
+        meanings = (v.replace(" ", "_").replace(",", "") for v in sentinel2.SCL_CLASSES.values())
+        return {
+            "long_name": "Sentinel-2 scene classification (SCL), nearest-neighbour on the grid",
+            "flag_values": list(sentinel2.SCL_CLASSES),
+            "flag_meanings": " ".join(meanings),
+        }
+
+    def fractions(self, mask_plane: np.ndarray) -> tuple[float, float]:
+        valid = sentinel2.valid_fraction(mask_plane, masked_classes=(sentinel2.SCL_NODATA,))
+        return valid, sentinel2.cloud_fraction(mask_plane)
+
+
+SENSORS: Final = ("sentinel-2",)
+
+
+def adapter_for(sensor: str, options: Mapping[str, Any] | None = None) -> SensorAdapter:
+    """The adapter of a sensor named in a recipe.
+
+    Args:
+        sensor: e.g. ``sentinel-2``.
+        options: sensor-specific settings from the recipe (e.g. ``masked_scl_classes``).
+
+    Raises:
+        RecipeError: the sensor is unknown.
+    """
+    options = dict(options or {})
+    if sensor == "sentinel-2":
+        classes = options.get("masked_scl_classes", sentinel2.DEFAULT_MASKED_SCL_CLASSES)
+        return Sentinel2Adapter(masked_classes=tuple(classes))
+    raise RecipeError(f"unknown sensor {sensor!r}; known sensors: {list(SENSORS)}")
+
+
+def check_collection(adapter: SensorAdapter, provider: Provider, collection: str) -> None:
+    """Raise RecipeError when a collection is not one the adapter decodes for that provider."""
+    known = adapter.collections(provider)
+    if collection not in known:
+        raise RecipeError(
+            f"collection {collection!r} is unknown for {adapter.sensor} at {provider}; "
+            f"known collections: {list(known)}"
+        )
+
+
+def check_provider(adapter: SensorAdapter, provider: Provider, item: Mapping[str, Any]) -> None:
+    """Raise SourceError when an item follows another provider's conventions than the recipe says."""
+    detected = sentinel2.detect_provider(item) if adapter.sensor == "sentinel-2" else provider
+    if detected != provider:
+        raise SourceError(
+            f"item {item.get('id')} follows {detected} conventions but the recipe's source says {provider}; "
+            "set source.provider to match the STAC API"
+        )
