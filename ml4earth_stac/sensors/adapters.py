@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from ml4earth_stac.errors import RecipeError, SourceError
-from ml4earth_stac.sensors import sentinel2
+from ml4earth_stac.sensors import sentinel1, sentinel2
 from ml4earth_stac.sensors._bands import Provider
 
 
@@ -133,7 +133,58 @@ class Sentinel2Adapter:
         return valid, sentinel2.cloud_fraction(mask_plane)
 
 
-SENSORS: Final = ("sentinel-2",)
+@dataclass(frozen=True)
+class Sentinel1RtcAdapter:
+    """Sentinel-1 RTC: gamma0 resampled in linear power on the grid, then converted to dB with a floor.
+
+    GRD is not loaded here: it has no geotransform and must be warped by its GCPs
+    (:func:`ml4earth_stac.sensors.sentinel1.warp_grd_to_grid`); stackstac cannot do that.
+    """
+
+    floor_db: float = sentinel1.DEFAULT_FLOOR_DB
+    sensor: str = "sentinel-1"
+    variable: str = "backscatter"
+    long_name: str = "terrain-flattened gamma0 (RTC), resampled in linear power, then 10*log10"
+    units: str = sentinel1.DB_UNITS
+    raw_dtype: str = "float32"
+    mask_variable: str | None = None
+    mask_dtype: str = "float32"
+
+    def collections(self, provider: Provider) -> tuple[str, ...]:
+        return {"planetary-computer": ("sentinel-1-rtc",), "earth-search": ()}[provider]
+
+    def asset_key(self, band: str, provider: Provider) -> str:
+        self.band(band)
+        return band
+
+    def mask_asset_key(self, provider: Provider) -> str:
+        return "vv"  # nodata of the co-polarisation marks the swath; SAR sees through clouds
+
+    def band(self, name: str) -> BandMeta:
+        if name not in sentinel1.POLARISATIONS_BY_KEY:
+            raise RecipeError(
+                f"unknown Sentinel-1 polarisation {name!r}; use {sorted(sentinel1.POLARISATIONS_BY_KEY)}"
+            )
+        return BandMeta(name, None, None, None)
+
+    def scene_facts(self, properties: Mapping[str, Any]) -> dict[str, Any]:
+        return {"orbit_state": str(properties.get("sat:orbit_state", ""))}
+
+    def decode(self, raw: xr.DataArray, facts: Mapping[str, Any]) -> xr.DataArray:
+        # the reader already turned nodata (-32768) into NaN; averaging happened in linear power
+        return sentinel1.to_db(raw, floor_db=self.floor_db, nodata=None)
+
+    def masked(self, mask_plane: np.ndarray) -> np.ndarray:
+        return ~np.isfinite(mask_plane) | (mask_plane == sentinel1.RTC_NODATA)
+
+    def mask_attributes(self) -> dict[str, Any]:
+        return {}
+
+    def fractions(self, mask_plane: np.ndarray) -> tuple[float, float]:
+        return float(np.mean(~self.masked(mask_plane))), 0.0
+
+
+SENSORS: Final = ("sentinel-2", "sentinel-1")
 
 
 def adapter_for(sensor: str, options: Mapping[str, Any] | None = None) -> SensorAdapter:
@@ -150,6 +201,8 @@ def adapter_for(sensor: str, options: Mapping[str, Any] | None = None) -> Sensor
     if sensor == "sentinel-2":
         classes = options.get("masked_scl_classes", sentinel2.DEFAULT_MASKED_SCL_CLASSES)
         return Sentinel2Adapter(masked_classes=tuple(classes))
+    if sensor == "sentinel-1":
+        return Sentinel1RtcAdapter()
     raise RecipeError(f"unknown sensor {sensor!r}; known sensors: {list(SENSORS)}")
 
 

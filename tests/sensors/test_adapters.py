@@ -1,0 +1,64 @@
+"""Sensor adapters: what the sensor-neutral loader asks of each sensor, checked on real items and rasters."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+
+from ml4earth_stac.errors import RecipeError, SourceError
+from ml4earth_stac.sensors.adapters import adapter_for, check_collection, check_provider
+
+S2_SCENE = "S2A_29RKH_20200219_0_L2A"
+
+
+def test_sentinel2_adapter_on_the_real_earth_search_scene(reference_dir: Path) -> None:
+    folder = reference_dir / "rasters" / "sentinel-2-l2a" / S2_SCENE
+    item = json.loads((folder / f"{S2_SCENE}.json").read_text())
+    adapter = adapter_for("sentinel-2")
+    assert (
+        adapter.asset_key("B04", "earth-search") == "red" and adapter.mask_asset_key("earth-search") == "scl"
+    )
+    facts = adapter.scene_facts(item["properties"])
+    assert facts == {"processing_baseline": "02.14", "boa_offset": 0.0}
+    with rasterio.open(folder / "B04.tif") as src:
+        dn = xr.DataArray(src.read(), dims=("band", "y", "x"))
+    with rasterio.open(folder / "SCL.tif") as src:
+        scl = src.read(1)
+    red = adapter.decode(dn, facts)
+    assert red.dtype == np.float32 and 0.05 < float(red.median()) < 0.6
+    valid, cloudy = adapter.fractions(scl)
+    assert valid == 1.0 and 0 < cloudy < 0.2
+    masked = adapter.masked(scl)
+    assert masked[np.isin(scl, (8, 9, 10))].all() and not masked[scl == 5].any()
+    check_provider(adapter, "earth-search", item)
+    with pytest.raises(SourceError, match="set source.provider"):
+        check_provider(adapter, "planetary-computer", item)
+
+
+def test_sentinel1_adapter_converts_linear_gamma0_to_db_after_resampling() -> None:
+    adapter = adapter_for("sentinel-1")
+    linear = xr.DataArray(
+        np.array([[[1.0, 0.1, 0.001, 0.0, np.nan]]], dtype="float32"), dims=("band", "y", "x")
+    )
+    db = adapter.decode(linear, adapter.scene_facts({"sat:orbit_state": "ascending"}))
+    np.testing.assert_allclose(db.values[0, 0, :4], [0.0, -10.0, -30.0, -30.0], atol=1e-5)
+    assert np.isnan(db.values[0, 0, 4])
+    plane = np.array([[0.2, -32768.0], [np.nan, 0.05]], dtype="float32")
+    assert adapter.masked(plane).tolist() == [[False, True], [True, False]]
+    assert adapter.fractions(plane) == (0.5, 0.0)
+    assert adapter.mask_variable is None and adapter.units == "dB"
+    with pytest.raises(RecipeError, match="unknown Sentinel-1 polarisation 'vx'"):
+        adapter.asset_key("vx", "planetary-computer")
+
+
+def test_collections_and_sensors_are_checked() -> None:
+    check_collection(adapter_for("sentinel-2"), "earth-search", "sentinel-2-c1-l2a")
+    with pytest.raises(RecipeError, match="known collections: \\['sentinel-1-rtc'\\]"):
+        check_collection(adapter_for("sentinel-1"), "planetary-computer", "sentinel-1-grd")
+    with pytest.raises(RecipeError, match="unknown sensor 'viirs'"):
+        adapter_for("viirs")
