@@ -79,7 +79,7 @@ def load_scene(item: dict[str, Any], request: SceneRequest) -> LoadedScene:
     except Exception as exc:  # noqa: BLE001 - any metadata problem skips this scene only
         raise SceneSkipped(item["id"], "bad-metadata", str(exc)) from exc
     mask_key = adapter.mask_asset_key(request.provider)
-    mask = _stack(item, [mask_key], request, "nearest", adapter.mask_dtype)
+    mask = _stack(item, [mask_key], request, "nearest", adapter.mask_dtype, adapter.mask_fill)
     try:
         # synchronous: runs in the calling thread, beside (not queued behind) the writes on the dask pool
         mask_plane = np.asarray(mask.isel(time=0, band=0).compute(scheduler="sync").values)
@@ -103,10 +103,17 @@ def load_scene(item: dict[str, Any], request: SceneRequest) -> LoadedScene:
 
 
 def _stack(
-    item: dict[str, Any], assets: list[str], request: SceneRequest, resampling: str, dtype: str
+    item: dict[str, Any],
+    assets: list[str],
+    request: SceneRequest,
+    resampling: str,
+    dtype: str,
+    fill: float | None = None,
 ) -> xr.DataArray:
     grid = request.grid
     kind = np.dtype(dtype)
+    if fill is None:
+        fill = np.nan if kind.kind == "f" else 0
     return stackstac.stack(
         [item],
         assets=assets,
@@ -115,7 +122,7 @@ def _stack(
         bounds=grid.bounds,
         chunksize=request.chunk_px,
         dtype=kind,
-        fill_value=kind.type(np.nan) if kind.kind == "f" else kind.type(0),
+        fill_value=kind.type(fill),
         rescale=False,
         resampling=Resampling[resampling],
         xy_coords="center",

@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from ml4earth_stac.errors import RecipeError, SourceError
-from ml4earth_stac.sensors import sentinel1, sentinel2
+from ml4earth_stac.sensors import landsat, sentinel1, sentinel2
 from ml4earth_stac.sensors._bands import Provider
 
 
@@ -39,6 +39,7 @@ class SensorAdapter(Protocol):
     raw_dtype: str
     mask_variable: str | None
     mask_dtype: str
+    mask_fill: float
 
     def collections(self, provider: Provider) -> tuple[str, ...]:
         """STAC collection ids this adapter can decode for a provider."""
@@ -89,6 +90,7 @@ class Sentinel2Adapter:
     raw_dtype: str = "uint16"
     mask_variable: str | None = "scl"
     mask_dtype: str = "uint8"
+    mask_fill: float = 0  # SCL 0 = no data
 
     def collections(self, provider: Provider) -> tuple[str, ...]:
         return {
@@ -149,6 +151,7 @@ class Sentinel1RtcAdapter:
     raw_dtype: str = "float32"
     mask_variable: str | None = None
     mask_dtype: str = "float32"
+    mask_fill: float = float("nan")
 
     def collections(self, provider: Provider) -> tuple[str, ...]:
         return {"planetary-computer": ("sentinel-1-rtc",), "earth-search": ()}[provider]
@@ -184,7 +187,72 @@ class Sentinel1RtcAdapter:
         return float(np.mean(~self.masked(mask_plane))), 0.0
 
 
-SENSORS: Final = ("sentinel-2", "sentinel-1")
+@dataclass(frozen=True)
+class LandsatAdapter:
+    """Landsat Collection 2 Level-2 surface reflectance (4, 5, 7, 8, 9), masked from QA_PIXEL bits.
+
+    Landsat 7 SLC-off gaps are SR fill (0) and QA fill: they become NaN like any other nodata.
+    """
+
+    sensor: str = "landsat"
+    variable: str = "reflectance"
+    long_name: str = (
+        "surface reflectance (Collection 2 Level-2), scale and offset applied, masked from QA_PIXEL"
+    )
+    units: str = "1"
+    raw_dtype: str = "uint16"
+    mask_variable: str | None = "qa_pixel"
+    mask_dtype: str = "uint16"
+    mask_fill: float = landsat.QA_FILL  # outside the scene is fill, not "no flags set"
+
+    def collections(self, provider: Provider) -> tuple[str, ...]:
+        return ("landsat-c2-l2",)
+
+    def asset_key(self, band: str, provider: Provider) -> str:
+        self.band(band)
+        return landsat.asset_key(band, provider)
+
+    def mask_asset_key(self, provider: Provider) -> str:
+        return "qa_pixel"
+
+    def band(self, name: str) -> BandMeta:
+        for platform in (8, 7):  # OLI first (has coastal), then ETM+ wavelengths
+            try:
+                info = landsat.band_info(name, platform)
+            except Exception:  # noqa: BLE001 - not a band of this instrument; try the next
+                continue
+            if info.kind != "reflectance":
+                raise RecipeError(
+                    f"Landsat band {name!r} is surface temperature; only reflectance bands load yet"
+                )
+            return BandMeta(info.name, info.common_name, info.center_wavelength, None)
+        raise RecipeError(f"unknown Landsat band {name!r}; use e.g. blue, green, red, nir08, swir16, swir22")
+
+    def scene_facts(self, properties: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "landsat_platform": float(landsat.platform_of(properties)),
+            "slc_off": "yes" if landsat.slc_off(properties) else "no",
+        }
+
+    def decode(self, raw: xr.DataArray, facts: Mapping[str, Any]) -> xr.DataArray:
+        return landsat.decode_reflectance(raw)
+
+    def masked(self, mask_plane: np.ndarray) -> np.ndarray:
+        return np.asarray(landsat.qa_mask(mask_plane))
+
+    def mask_attributes(self) -> dict[str, Any]:
+        flags = landsat.QA_PIXEL_FLAGS
+        return {
+            "long_name": "Landsat Collection 2 QA_PIXEL bit flags, nearest-neighbour on the grid",
+            "flag_masks": [1 << bit for bit in flags.values()],
+            "flag_meanings": " ".join(flags),
+        }
+
+    def fractions(self, mask_plane: np.ndarray) -> tuple[float, float]:
+        return landsat.valid_fraction(mask_plane, masked=("fill",)), landsat.cloud_fraction(mask_plane)
+
+
+SENSORS: Final = ("sentinel-2", "landsat", "sentinel-1")
 
 
 def adapter_for(sensor: str, options: Mapping[str, Any] | None = None) -> SensorAdapter:
@@ -203,6 +271,8 @@ def adapter_for(sensor: str, options: Mapping[str, Any] | None = None) -> Sensor
         return Sentinel2Adapter(masked_classes=tuple(classes))
     if sensor == "sentinel-1":
         return Sentinel1RtcAdapter()
+    if sensor == "landsat":
+        return LandsatAdapter()
     raise RecipeError(f"unknown sensor {sensor!r}; known sensors: {list(SENSORS)}")
 
 

@@ -62,3 +62,24 @@ def test_collections_and_sensors_are_checked() -> None:
         check_collection(adapter_for("sentinel-1"), "planetary-computer", "sentinel-1-grd")
     with pytest.raises(RecipeError, match="unknown sensor 'viirs'"):
         adapter_for("viirs")
+
+
+def test_landsat_adapter_on_the_real_landsat8_scene(reference_dir: Path) -> None:
+    scene = "LC08_L2SP_001062_20201031_20201106_02_T2"
+    folder = reference_dir / "rasters" / "landsat-8-c2-l2" / scene
+    item = json.loads((folder / f"{scene}_SR_stac.json").read_text())
+    adapter = adapter_for("landsat")
+    assert adapter.asset_key("red", "planetary-computer") == "red" and adapter.mask_fill == 1
+    facts = adapter.scene_facts(item["properties"])
+    assert facts == {"landsat_platform": 8.0, "slc_off": "no"}
+    with rasterio.open(folder / f"{scene}_SR_B4.TIF") as src:
+        dn = xr.DataArray(src.read(), dims=("band", "y", "x"))
+    with rasterio.open(folder / f"{scene}_QA_PIXEL.TIF") as src:
+        qa = src.read(1)
+    red = adapter.decode(dn, facts)
+    assert -0.05 < float(red.min()) and float(red.max()) < 1.25  # SENSORS: -0.036 .. 1.20
+    valid, cloudy = adapter.fractions(qa)
+    assert 0.6 < valid < 0.75 and cloudy > 0.99  # a 99.94 % cloudy scene (MTL CLOUD_COVER)
+    assert adapter.masked(qa)[qa == 23888].all(), "cloud shadow is masked although its clear bit is set"
+    with pytest.raises(RecipeError, match="surface temperature"):
+        adapter.band("lwir11")
