@@ -103,18 +103,23 @@ def boa_offset_dn(baseline: str) -> int:
     return BOA_ADD_OFFSET_DN if tuple(int(p) for p in baseline.split(".")) >= (4, 0) else 0
 
 
-def encode_reflectance(rho: np.ndarray, valid: np.ndarray, baseline: str) -> np.ndarray:
+def encode_reflectance(
+    rho: np.ndarray, valid: np.ndarray, baseline: str, *, boa_offset_applied: bool = False
+) -> np.ndarray:
     """BOA reflectance to L2A DN: ``round(rho * 1e4) + offset`` clipped to 1..65534, 0 where not valid.
 
     Args:
         rho: float reflectance.
         valid: boolean mask of pixels with data.
         baseline: ``s2:processing_baseline`` of the product, e.g. ``"04.00"``.
+        boa_offset_applied: Earth Search v1 COGs: the +1000 of baselines >= 04.00 was already taken off
+            again (``earthsearch:boa_offset_applied: true``), so the DN are ``round(rho * 1e4)``.
 
     Returns:
         uint16 DN array.
     """
-    dn = np.rint(rho * BOA_QUANTIFICATION) + boa_offset_dn(baseline)
+    offset = 0 if boa_offset_applied else boa_offset_dn(baseline)
+    dn = np.rint(rho * BOA_QUANTIFICATION) + offset
     dn = np.clip(dn, 1, 65534).astype(np.uint16)
     dn[~valid] = 0
     return dn

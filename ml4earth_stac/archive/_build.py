@@ -1,8 +1,7 @@
-"""Build the sample archive on disk: COGs, PC-shaped items, collection, truth and manifest."""
+"""Build the sample archive on disk: COGs, PC- or ES-shaped items, collections, truth and manifest."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any, Final
@@ -12,22 +11,35 @@ import numpy as np
 from ml4earth_stac.archive import _bands as B
 from ml4earth_stac.archive import _scene as S
 from ml4earth_stac.archive._cog import write_cog
+from ml4earth_stac.archive._earthsearch import ES_ATMOSPHERE_GSD, es_collection_dict, es_item_dict
+from ml4earth_stac.archive._extras import (
+    write_extra_collections,
+    write_json,
+    write_landsat_scene,
+    write_s1_scene,
+)
 from ml4earth_stac.archive._grid import SceneGrid, aoi_corners_uv, polygon_wgs84, scene_grid
 from ml4earth_stac.archive._items import SceneStats, asset_href, collection_dict, item_dict
+from ml4earth_stac.archive._landsat import plan_landsat
 from ml4earth_stac.archive._manifest import (
     MANIFEST_NAME,
     ArchiveManifest,
     SceneRecord,
+    SensorItemRecord,
     load_manifest,
     write_manifest,
 )
 from ml4earth_stac.archive._noise import smooth_2d
+from ml4earth_stac.archive._sentinel1 import plan_s1
 from ml4earth_stac.archive._spec import (
     AOI_BOX,
     AOI_NAME,
     COLLECTION_ID,
+    COLLECTION_OF_SENSOR,
     EPSG,
     GLACIER_NAME,
+    LANDSAT_COLLECTION_ID,
+    S1_COLLECTION_ID,
     ArchiveSpec,
     ScenePlan,
     check_spec,
@@ -36,7 +48,16 @@ from ml4earth_stac.archive._spec import (
 from ml4earth_stac.archive._truth import front_feature, fronts_collection
 from ml4earth_stac.errors import ArchiveError
 
-MANAGED: Final = ("items", "cogs", "truth", ".served", "collection.json", MANIFEST_NAME)
+MANAGED: Final = (
+    "items",
+    "cogs",
+    "truth",
+    ".served",
+    "collection.json",
+    LANDSAT_COLLECTION_ID,
+    S1_COLLECTION_ID,
+    MANIFEST_NAME,
+)
 # SCL value -> item property (percent of valid pixels), as Sen2Cor reports them.
 SCL_PERCENTAGES: Final = {
     "s2:water_percentage": (6,),
@@ -65,39 +86,63 @@ def _scl_stats(scl20: np.ndarray) -> SceneStats:
 
 
 def _write_bands(folder: Path, grid: SceneGrid, layers: S.SceneLayers, plan: ScenePlan, seed: int) -> None:
-    """Spectral bands at native resolution plus the TCI ``visual`` asset."""
+    """Spectral bands at native resolution plus the TCI (``visual.tif`` for PC, ``TCI.tif`` for ES).
+
+    Both providers get the same reflectance; Earth Search COGs of baseline >= 04.00 hold it without the
+    +1000 DN offset (``earthsearch:boa_offset_applied``).
+    """
+    es = plan.provider == "earth-search"
     tci: dict[str, np.ndarray] = {}
     for i, band in enumerate(B.BANDS):
         lay = layers.at(band.gsd // 10)
         rho = S.band_reflectance(lay, i, np.random.default_rng([seed, 3, plan.index, i]))
-        dn = B.encode_reflectance(rho, lay.valid, plan.processing_baseline)
+        dn = B.encode_reflectance(rho, lay.valid, plan.processing_baseline, boa_offset_applied=es)
         write_cog(folder / f"{band.name}.tif", dn, grid.transform(band.gsd), EPSG, 0, "average")
         if band.name in ("B04", "B03", "B02"):
             tci[band.name] = B.encode_tci(rho, lay.valid)
     visual = np.stack([tci["B04"], tci["B03"], tci["B02"]])
-    write_cog(folder / "visual.tif", visual, grid.transform(10), EPSG, 0, "average")
+    write_cog(folder / ("TCI.tif" if es else "visual.tif"), visual, grid.transform(10), EPSG, 0, "average")
 
 
 def _write_atmosphere(
     folder: Path, grid: SceneGrid, layers: S.SceneLayers, plan: ScenePlan, seed: int
 ) -> None:
-    """AOT (x 0.001) and WVP (x 0.001 cm) at 10 m, uint16, nodata 0."""
+    """AOT (x 0.001) and WVP (x 0.001 cm), uint16, nodata 0: 10 m for PC, 20 m for ES (same field)."""
     rng = np.random.default_rng([seed, 4, plan.index])
     n = layers.valid.shape[0]
+    gsd = ES_ATMOSPHERE_GSD if plan.provider == "earth-search" else 10
     for key, mean, amp in (("AOT", 0.06 + 0.04 * rng.random(), 0.01), ("WVP", 0.4 + 0.8 * rng.random(), 0.1)):
         value = mean + amp * smooth_2d(rng, n, [2, 5], [1.0, 0.5])
         dn = np.clip(np.rint(value * 1000.0), 1, 65534).astype(np.uint16)
         dn[~layers.valid] = 0
-        write_cog(folder / f"{key}.tif", dn, grid.transform(10), EPSG, 0, "average")
+        o, step = gsd // 20, gsd // 10
+        write_cog(folder / f"{key}.tif", dn[o::step, o::step], grid.transform(gsd), EPSG, 0, "average")
 
 
-def _write_scene(root: Path, grid: SceneGrid, geo: S.Geography, plan: ScenePlan, seed: int):
-    """Synthesize and write one acquisition.
+def _write_scene(
+    root: Path,
+    grid: SceneGrid,
+    geo: S.Geography,
+    plan: ScenePlan,
+    seed: int,
+    full: S.SceneLayers,
+    fu: np.ndarray,
+):
+    """Synthesize and write one Sentinel-2 acquisition.
+
+    Args:
+        root: archive folder.
+        grid: scene grid.
+        geo: static landscape.
+        plan: the date's plan.
+        seed: archive seed.
+        full: the date's 10 m layers with the whole scene valid (the swath edge is cut here).
+        fu: front position per row.
 
     Returns:
         (item dict, front feature, scene record).
     """
-    layers, fu = S.scene_layers(geo, plan, seed)
+    layers = full.with_valid(S.valid_mask(geo.n, plan.nodata_corner))
     folder = root / Path(asset_href(plan.item_id, "x")).parent
     _write_bands(folder, grid, layers, plan, seed)
     _write_atmosphere(folder, grid, layers, plan, seed)
@@ -112,7 +157,7 @@ def _write_scene(root: Path, grid: SceneGrid, geo: S.Geography, plan: ScenePlan,
         "nearest",
     )
     stats = _scl_stats(scl20)
-    item = item_dict(plan, grid, stats)
+    item = (es_item_dict if plan.provider == "earth-search" else item_dict)(plan, grid, stats)
     front = front_feature(grid, geo, plan, fu)
     record = SceneRecord(
         item_id=plan.item_id,
@@ -128,11 +173,6 @@ def _write_scene(root: Path, grid: SceneGrid, geo: S.Geography, plan: ScenePlan,
     return item, front, record
 
 
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2))
-
-
 def _existing(root: Path, spec: ArchiveSpec) -> ArchiveManifest | None:
     """The manifest of a complete archive built with ``spec``, else None."""
     if not (root / MANIFEST_NAME).is_file():
@@ -141,7 +181,7 @@ def _existing(root: Path, spec: ArchiveSpec) -> ArchiveManifest | None:
         manifest = load_manifest(root)
     except ArchiveError:
         return None
-    if manifest.spec != spec or not all(manifest.item_path(i).is_file() for i in manifest.item_ids):
+    if manifest.spec != spec or not all(p.is_file() for p in manifest.all_item_paths()):
         return None
     return manifest
 
@@ -156,9 +196,47 @@ def _clean(root: Path) -> None:
             path.unlink()
 
 
-def build_sample_archive(root: Path, spec: ArchiveSpec = ArchiveSpec()) -> ArchiveManifest:  # noqa: B008
-    """Build (or reuse) the seeded Kronebreen Sentinel-2 L2A sample archive under ``root``.
+def _write_dates(root: Path, spec: ArchiveSpec):
+    """Synthesize every date once and write it for every sensor of the spec.
 
+    Returns:
+        (Sentinel-2 items, front features, scene records, extra items per collection, extra records).
+    """
+    grid = scene_grid(spec.scene_size_px)
+    geo = S.make_geography(spec.scene_size_px, spec.seed)
+    plans = plan_scenes(spec)
+    landsat = plan_landsat(spec, plans) if "landsat" in spec.sensors else None
+    s1 = plan_s1(spec, plans) if "sentinel-1" in spec.sensors else None
+    items, fronts, records = [], [], []
+    extra: dict[str, list[tuple[dict[str, Any], SensorItemRecord]]] = {
+        cid: [] for cid, on in ((LANDSAT_COLLECTION_ID, landsat), (S1_COLLECTION_ID, s1)) if on
+    }
+    for plan in plans:
+        full, fu = S.scene_layers(geo, plan, spec.seed, swath_edge=False)
+        item, front, record = _write_scene(root, grid, geo, plan, spec.seed, full, fu)
+        write_json(root / "items" / f"{plan.item_id}.json", item)
+        items.append(item)
+        fronts.append(front)
+        records.append(record)
+        if landsat:
+            extra[LANDSAT_COLLECTION_ID].append(
+                write_landsat_scene(root, grid, full, landsat[plan.index], spec.seed, record)
+            )
+        if s1:
+            extra[S1_COLLECTION_ID].append(
+                write_s1_scene(root, grid, full, s1[plan.index], spec.seed, record)
+            )
+    order = [cid for sensor in spec.sensors for cid in extra if COLLECTION_OF_SENSOR[sensor] == cid]
+    extra_records = tuple(rec for cid in order for _, rec in extra[cid])
+    extra_items = {cid: [it for it, _ in extra[cid]] for cid in order}
+    return items, fronts, records, extra_items, extra_records
+
+
+def build_sample_archive(root: Path, spec: ArchiveSpec = ArchiveSpec()) -> ArchiveManifest:  # noqa: B008
+    """Build (or reuse) the seeded Kronebreen sample archive under ``root``.
+
+    Sentinel-2 L2A items (Planetary Computer or Earth Search shaped, ``spec.provider``) always; Landsat C2 L2
+    and Sentinel-1 RTC collections too when ``spec.sensors`` names them.
     Idempotent: when ``root/manifest.json`` exists with the same spec, it is returned without rebuilding.
     The manifest is written last, so an interrupted build is rebuilt from scratch next time.
 
@@ -182,17 +260,12 @@ def build_sample_archive(root: Path, spec: ArchiveSpec = ArchiveSpec()) -> Archi
         _clean(root)
     except OSError as exc:
         raise ArchiveError(f"cannot prepare archive folder {root}: {exc}. Choose a writable folder.") from exc
+    items, fronts, records, extra_items, extra_records = _write_dates(root, spec)
+    s2_collection = es_collection_dict if spec.provider == "earth-search" else collection_dict
+    write_json(root / "collection.json", s2_collection(items))
+    write_extra_collections(root, extra_items)
+    write_json(root / "truth" / "fronts.geojson", fronts_collection(fronts))
     grid = scene_grid(spec.scene_size_px)
-    geo = S.make_geography(spec.scene_size_px, spec.seed)
-    items, fronts, records = [], [], []
-    for plan in plan_scenes(spec):
-        item, front, record = _write_scene(root, grid, geo, plan, spec.seed)
-        _write_json(root / "items" / f"{plan.item_id}.json", item)
-        items.append(item)
-        fronts.append(front)
-        records.append(record)
-    _write_json(root / "collection.json", collection_dict(items))
-    _write_json(root / "truth" / "fronts.geojson", fronts_collection(fronts))
     u0, v0, u1, v1 = AOI_BOX
     (ax0, ay1), (ax1, ay0) = grid.uv_to_xy(u0, v0), grid.uv_to_xy(u1, v1)
     manifest = ArchiveManifest(
@@ -207,6 +280,7 @@ def build_sample_archive(root: Path, spec: ArchiveSpec = ArchiveSpec()) -> Archi
         aoi_bbox_utm=(ax0, ay0, ax1, ay1),
         scene_bbox_utm=tuple(grid.bbox),
         scenes=tuple(records),
+        extra_items=extra_records,
     )
     write_manifest(manifest)
     return manifest

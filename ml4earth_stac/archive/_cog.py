@@ -21,14 +21,14 @@ def write_cog(
     data: np.ndarray,
     transform: list[float],
     epsg: int,
-    nodata: int | None,
+    nodata: float | None,
     resampling: str = "average",
 ) -> None:
     """Write a deflate-compressed COG with internal overviews, atomically (temp file, then rename).
 
     Args:
         path: destination ``.tif``.
-        data: (rows, cols) or (bands, rows, cols) array, uint8 or uint16.
+        data: (rows, cols) or (bands, rows, cols) array, uint8, uint16 or float32.
         transform: the 6 affine coefficients ``[a, b, c, d, e, f]``.
         epsg: EPSG code of the CRS.
         nodata: nodata value or None.
@@ -51,7 +51,7 @@ def write_cog(
         "transform": Affine(*transform),
         "nodata": nodata,
         "compress": "deflate",
-        "predictor": 2,
+        "predictor": 3 if arr.dtype.kind == "f" else 2,
         "level": 6,
         "num_threads": "ALL_CPUS",
         "blocksize": 512 if max(rows, cols) >= 2048 else 256,

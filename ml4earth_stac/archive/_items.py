@@ -123,10 +123,15 @@ def _s2_ids(plan: ScenePlan) -> dict[str, str]:
     }
 
 
+def reflectance_conversion_factor(plan: ScenePlan) -> float:
+    """Sun-earth distance correction of the sensing day (``s2:reflectance_conversion_factor``)."""
+    doy = plan.sensing_time.timetuple().tm_yday
+    return 1.0 / (1.0 - 0.01672 * math.cos(2 * math.pi * (doy - 4) / 365.256)) ** 2
+
+
 def item_properties(plan: ScenePlan, stats: SceneStats) -> dict[str, Any]:
     """PC-like item properties (``proj:code`` instead of ``proj:epsg``)."""
-    doy = plan.sensing_time.timetuple().tm_yday
-    rcf = 1.0 / (1.0 - 0.01672 * math.cos(2 * math.pi * (doy - 4) / 365.256)) ** 2
+    rcf = reflectance_conversion_factor(plan)
     props: dict[str, Any] = {
         "datetime": _iso(plan.sensing_time),
         "platform": plan.platform,
@@ -186,8 +191,6 @@ def collection_dict(items: list[dict[str, Any]]) -> dict[str, Any]:
     Returns:
         The collection as a JSON-ready dict.
     """
-    bboxes = [it["bbox"] for it in items]
-    times = sorted(it["properties"]["datetime"] for it in items)
     template = item_assets(SceneGrid(0.0, 0.0, 6), "x")
     assets = {
         k: {f: v for f, v in a.items() if f in ("title", "type", "roles", "gsd", "eo:bands")}
@@ -217,19 +220,7 @@ def collection_dict(items: list[dict[str, Any]]) -> dict[str, Any]:
             },
             {"name": "ml4earth-stac sample archive", "roles": ["processor", "host"]},
         ],
-        "extent": {
-            "spatial": {
-                "bbox": [
-                    [
-                        min(b[0] for b in bboxes),
-                        min(b[1] for b in bboxes),
-                        max(b[2] for b in bboxes),
-                        max(b[3] for b in bboxes),
-                    ]
-                ]
-            },
-            "temporal": {"interval": [[times[0], times[-1]]]},
-        },
+        "extent": collection_extent(items),
         "summaries": {
             "gsd": [10, 20, 60],
             "eo:bands": [b.eo_band() for b in BANDS],
@@ -240,3 +231,16 @@ def collection_dict(items: list[dict[str, Any]]) -> dict[str, Any]:
         "item_assets": assets,
         "links": [dict(LICENSE_LINK)],
     }
+
+
+def collection_extent(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The spatial and temporal ``extent`` of a collection holding ``items`` (at least one)."""
+    bboxes = [it["bbox"] for it in items]
+    times = sorted(it["properties"]["datetime"] for it in items)
+    box = [
+        min(b[0] for b in bboxes),
+        min(b[1] for b in bboxes),
+        max(b[2] for b in bboxes),
+        max(b[3] for b in bboxes),
+    ]
+    return {"spatial": {"bbox": [box]}, "temporal": {"interval": [[times[0], times[-1]]]}}

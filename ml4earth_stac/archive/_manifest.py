@@ -42,6 +42,33 @@ class SceneRecord:
 
 
 @dataclass(frozen=True)
+class SensorItemRecord:
+    """One item of an extra sensor (Landsat, Sentinel-1) and the Sentinel-2 date whose truth it shows.
+
+    Attributes:
+        sensor: ``landsat`` or ``sentinel-1``.
+        collection_id: ``landsat-c2-l2`` or ``sentinel-1-rtc``.
+        item_id: STAC item id.
+        datetime: acquisition time, ISO 8601 UTC (same day as the truth date).
+        platform: ``landsat-8``, ``landsat-7``, ``SENTINEL-1A`` or ``SENTINEL-1B``.
+        truth_item_id: the Sentinel-2 item whose truth (zones, front, clouds) this scene shows.
+        truth_datetime: sensing time of that Sentinel-2 item.
+        front_mean_easting_m: mean easting of the calving front of that date (EPSG:32633).
+        slc_off: Landsat 7 scene with SLC-off gaps (False for every other item).
+    """
+
+    sensor: str
+    collection_id: str
+    item_id: str
+    datetime: str
+    platform: str
+    truth_item_id: str
+    truth_datetime: str
+    front_mean_easting_m: float
+    slc_off: bool = False
+
+
+@dataclass(frozen=True)
 class ArchiveManifest:
     """What a sample archive holds; also stored as ``<root>/manifest.json``.
 
@@ -57,6 +84,8 @@ class ArchiveManifest:
         aoi_bbox_utm: AOI [xmin, ymin, xmax, ymax] in EPSG:32633.
         scene_bbox_utm: scene [xmin, ymin, xmax, ymax] in EPSG:32633.
         scenes: per-item truth summaries, in ``item_ids`` order.
+        extra_items: items of the other sensors of ``spec.sensors`` (empty for a Sentinel-2 only archive),
+            stored under ``<root>/<collection_id>/items/<item_id>.json``.
     """
 
     root: Path
@@ -70,6 +99,17 @@ class ArchiveManifest:
     aoi_bbox_utm: tuple[float, float, float, float]
     scene_bbox_utm: tuple[float, float, float, float]
     scenes: tuple[SceneRecord, ...]
+    extra_items: tuple[SensorItemRecord, ...] = ()
+
+    @property
+    def collection_ids(self) -> tuple[str, ...]:
+        """The Sentinel-2 collection first, then the extra collections in ``spec.sensors`` order."""
+        extra = dict.fromkeys(r.collection_id for r in self.extra_items)
+        return (self.collection_id, *extra)
+
+    def items_of(self, collection_id: str) -> tuple[SensorItemRecord, ...]:
+        """The extra items of one collection (e.g. ``landsat-c2-l2``), sorted by truth date."""
+        return tuple(r for r in self.extra_items if r.collection_id == collection_id)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (without ``root``)."""
@@ -85,11 +125,19 @@ class ArchiveManifest:
             "aoi_bbox_utm": list(self.aoi_bbox_utm),
             "scene_bbox_utm": list(self.scene_bbox_utm),
             "scenes": [vars(s) for s in self.scenes],
+            "extra_items": [vars(r) for r in self.extra_items],
         }
 
     def item_path(self, item_id: str) -> Path:
-        """Path of an item JSON file in the archive."""
+        """Path of an item JSON file (Sentinel-2 in ``items/``, other sensors in ``<collection>/items/``)."""
+        for record in self.extra_items:
+            if record.item_id == item_id:
+                return self.root / record.collection_id / "items" / f"{item_id}.json"
         return self.root / "items" / f"{item_id}.json"
+
+    def all_item_paths(self) -> tuple[Path, ...]:
+        """Item files of every collection."""
+        return tuple(self.item_path(i) for i in (*self.item_ids, *(r.item_id for r in self.extra_items)))
 
 
 def write_manifest(manifest: ArchiveManifest) -> None:
@@ -137,6 +185,7 @@ def load_manifest(root: Path) -> ArchiveManifest:
             aoi_bbox_utm=tuple(data["aoi_bbox_utm"]),
             scene_bbox_utm=tuple(data["scene_bbox_utm"]),
             scenes=tuple(SceneRecord(**s) for s in data["scenes"]),
+            extra_items=tuple(SensorItemRecord(**r) for r in data.get("extra_items", [])),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ArchiveError(

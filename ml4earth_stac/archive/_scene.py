@@ -7,7 +7,7 @@ glacial-flour plume and icebergs near the front), east of it the glacier; rock (
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
@@ -78,8 +78,18 @@ class SceneLayers:
         """The layers subsampled every ``factor`` pixels (factor 1 returns self)."""
         if factor == 1:
             return self
-        o = factor // 2
-        return SceneLayers(*(getattr(self, f)[o::factor, o::factor] for f in self.__dataclass_fields__))
+        return self.sample(factor // 2, factor, -(-(self.cls.shape[0] - factor // 2) // factor))
+
+    def sample(self, start: int, step: int, count: int) -> SceneLayers:
+        """Nearest-neighbour samples: pixels ``start + step * k`` for ``k < count`` on both axes."""
+        sl = slice(start, start + step * count, step)
+        return SceneLayers(*(getattr(self, f)[sl, sl] for f in self.__dataclass_fields__))
+
+    def with_valid(self, valid: np.ndarray) -> SceneLayers:
+        """A copy whose data mask is ``valid`` and whose class is NODATA outside it."""
+        cls = self.cls.copy()
+        cls[~valid] = B.NODATA
+        return replace(self, cls=cls, valid=valid)
 
 
 def front_u(geo: Geography, plan: ScenePlan, rng: np.random.Generator) -> np.ndarray:
@@ -177,13 +187,17 @@ def _shift(a: np.ndarray, drow: int, dcol: int) -> np.ndarray:
     return out
 
 
-def scene_layers(geo: Geography, plan: ScenePlan, seed: int) -> tuple[SceneLayers, np.ndarray]:
+def scene_layers(
+    geo: Geography, plan: ScenePlan, seed: int, swath_edge: bool = True
+) -> tuple[SceneLayers, np.ndarray]:
     """All 10 m layers of one date and its front position per row.
 
     Args:
         geo: static landscape.
         plan: the date's plan.
         seed: archive seed.
+        swath_edge: cut the Sentinel-2 swath-edge nodata corner of the plan (False: the whole scene is
+            valid, as the other sensors see it; everything else is identical).
 
     Returns:
         (layers, front u per row).
@@ -191,7 +205,7 @@ def scene_layers(geo: Geography, plan: ScenePlan, seed: int) -> tuple[SceneLayer
     rng = np.random.default_rng([seed, 1, plan.index])
     fu = front_u(geo, plan, rng)
     cls, plume = surface_classes(geo, plan, fu, rng)
-    valid = valid_mask(geo.n, plan.nodata_corner)
+    valid = valid_mask(geo.n, plan.nodata_corner if swath_edge else -1)
     cls[~valid] = B.NODATA
     cloud, cirrus, shadow = clouds(geo.n, plan, rng)
     return SceneLayers(cls, plume, geo.texture, cloud, cirrus, shadow, valid), fu

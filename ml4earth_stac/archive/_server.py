@@ -1,7 +1,9 @@
 """Serve a sample archive on 127.0.0.1: COGs over HTTP (with Range) and a ``rustac serve`` STAC API.
 
-Items are read from ``<root>/items/*.json`` when the server starts, so a test may tamper with the archive
-(truncate or delete a COG, drop projection fields) before entering the context manager.
+Items are read from ``<root>/items/*.json`` (Sentinel-2) and ``<root>/<collection_id>/items/*.json`` (the
+extra sensors' collections, e.g. ``landsat-c2-l2``) when the server starts, so a test may tamper with the
+archive (truncate or delete a COG, drop projection fields) before entering the context manager. Every
+collection is served by the same STAC API.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Final
 
-from ml4earth_stac.archive._spec import COLLECTION_ID
+from ml4earth_stac.archive._spec import COLLECTION_ID, LANDSAT_COLLECTION_ID, S1_COLLECTION_ID
 from ml4earth_stac.errors import ArchiveError
 
 STARTUP_TIMEOUT_S: Final = 30.0
 SERVED_DIR: Final = ".served"
 PR_SET_PDEATHSIG: Final = 1  # from <sys/prctl.h>
+EXTRA_COLLECTION_IDS: Final = (LANDSAT_COLLECTION_ID, S1_COLLECTION_ID)
+KEPT_LINK_RELS: Final = ("license", "cite-as")
 
 
 def _free_port(host: str) -> int:
@@ -63,14 +67,15 @@ def absolute_item(item: dict[str, Any], files_url: str) -> dict[str, Any]:
         files_url: base URL of the file server, without trailing slash.
 
     Returns:
-        The rewritten item (links other than ``license`` are dropped; the STAC API adds its own).
+        The rewritten item (links other than ``license`` and ``cite-as`` are dropped; the STAC API adds
+        its own).
     """
     out = json.loads(json.dumps(item))
     for asset in out.get("assets", {}).values():
         href = asset.get("href", "")
         if "://" not in href:
             asset["href"] = f"{files_url}/{href.lstrip('/')}"
-    out["links"] = [link for link in out.get("links", []) if link.get("rel") == "license"]
+    out["links"] = [link for link in out.get("links", []) if link.get("rel") in KEPT_LINK_RELS]
     return out
 
 
@@ -89,16 +94,46 @@ def write_served_files(root: Path, files_url: str) -> tuple[Path, Path]:
     """
     served = root / SERVED_DIR
     served.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for path in sorted((root / "items").glob("*.json")):
-        lines.append(json.dumps(absolute_item(_read_json(path), files_url)))
-    if not lines:
+    paths = _write_served(root, served, files_url)
+    if paths is None:
         raise ArchiveError(f"no items in {root / 'items'}; build the archive first (ml4earth archive build).")
-    collection = _read_json(root / "collection.json")
+    return paths
+
+
+def write_extra_served_files(root: Path, files_url: str) -> list[Path]:
+    """Write ``<root>/.served/<collection_id>/{collection.json,items.ndjson}`` of every extra collection.
+
+    Args:
+        root: archive folder.
+        files_url: base URL of the file server.
+
+    Returns:
+        Collection and items paths in the order ``rustac serve`` must load them (empty for an archive with
+        Sentinel-2 only).
+
+    Raises:
+        ArchiveError: when a collection or an item is not valid JSON.
+    """
+    out: list[Path] = []
+    for collection_id in EXTRA_COLLECTION_IDS:
+        if (root / collection_id / "collection.json").is_file():
+            paths = _write_served(root / collection_id, root / SERVED_DIR / collection_id, files_url)
+            out.extend(paths or ())
+    return out
+
+
+def _write_served(src: Path, dst: Path, files_url: str) -> tuple[Path, Path] | None:
+    """Served copies of ``src/collection.json`` and ``src/items/*.json`` in ``dst`` (None: no items)."""
+    paths = sorted((src / "items").glob("*.json"))
+    lines = [json.dumps(absolute_item(_read_json(path), files_url)) for path in paths]
+    if not lines:
+        return None
+    collection = _read_json(src / "collection.json")
     collection["links"] = [link for link in collection.get("links", []) if link.get("rel") == "license"]
-    (served / "collection.json").write_text(json.dumps(collection))
-    (served / "items.ndjson").write_text("\n".join(lines) + "\n")
-    return served / "collection.json", served / "items.ndjson"
+    dst.mkdir(parents=True, exist_ok=True)
+    (dst / "collection.json").write_text(json.dumps(collection))
+    (dst / "items.ndjson").write_text("\n".join(lines) + "\n")
+    return dst / "collection.json", dst / "items.ndjson"
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -129,6 +164,7 @@ class ArchiveServer:
         self.host = host
         self.stac_api_url = ""
         self.files_url = ""
+        self._served: list[Path] = []
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._log_dir = self.root / SERVED_DIR
 
@@ -138,7 +174,10 @@ class ArchiveServer:
             raise ArchiveError(f"{self.root} holds no collection.json; build the archive first.")
         try:
             self._start_files()
-            write_served_files(self.root, self.files_url)
+            self._served = [
+                *write_served_files(self.root, self.files_url),
+                *write_extra_served_files(self.root, self.files_url),
+            ]
             self._start_stac()
         except BaseException:
             self.stop()
@@ -179,14 +218,12 @@ class ArchiveServer:
         self._wait("files", f"{self.files_url}/collection.json")
 
     def _start_stac(self) -> None:
-        served = self.root / SERVED_DIR
         port = _free_port(self.host)
         self.stac_api_url = f"http://{self.host}:{port}"
         cmd = [
             _rustac_executable(),
             "serve",
-            str(served / "collection.json"),
-            str(served / "items.ndjson"),
+            *(str(p) for p in self._served),
             "--addr",
             f"{self.host}:{port}",
         ]

@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 
 from ml4earth_stac.errors import ArchiveError
 
 COLLECTION_ID: Final = "sentinel-2-l2a"
+LANDSAT_COLLECTION_ID: Final = "landsat-c2-l2"
+S1_COLLECTION_ID: Final = "sentinel-1-rtc"
+Provider = Literal["planetary-computer", "earth-search"]
+PROVIDERS: Final = ("planetary-computer", "earth-search")
+SENSORS: Final = ("sentinel-2", "landsat", "sentinel-1")
+# Collection of every sensor; the Sentinel-2 collection keeps its id under both providers.
+COLLECTION_OF_SENSOR: Final = {
+    "sentinel-2": COLLECTION_ID,
+    "landsat": LANDSAT_COLLECTION_ID,
+    "sentinel-1": S1_COLLECTION_ID,
+}
 EPSG: Final = 32633
 AOI_NAME: Final = "kronebreen"
 GLACIER_NAME: Final = "Kronebreen"
@@ -51,6 +62,11 @@ class ArchiveSpec:
         overcast_scene: make one scene more than 80 % clouded over the AOI.
         retreat_m_per_year: (min, max) mean front retreat rate; one rate is drawn per archive.
         nodata_corner_probability: chance that a scene has a swath-edge nodata corner.
+        provider: shape of the Sentinel-2 items and COGs: Planetary Computer (``B04`` keys, ESA DN) or
+            Earth Search v1 (``red`` keys, DN already shifted by -1000 from baseline 04.00 on). The same
+            seed gives the same surface under both.
+        sensors: ``"sentinel-2"`` plus optionally ``"landsat"`` (``landsat-c2-l2``) and ``"sentinel-1"``
+            (``sentinel-1-rtc``), each a Planetary Computer shaped collection showing the truth of every date.
     """
 
     n_dates: int = 8
@@ -63,6 +79,8 @@ class ArchiveSpec:
     overcast_scene: bool = True
     retreat_m_per_year: tuple[float, float] = (50.0, 150.0)
     nodata_corner_probability: float = 0.4
+    provider: Provider = "planetary-computer"
+    sensors: tuple[str, ...] = ("sentinel-2",)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as JSON-ready dict (tuples become lists)."""
@@ -94,10 +112,13 @@ class ScenePlan:
     nodata_corner: int  # -1 none, 0..3 corner index (NW, NE, SE, SW)
     sun_zenith: float
     sun_azimuth: float
+    provider: str = "planetary-computer"
 
     @property
     def item_id(self) -> str:
-        """Planetary Computer style id: ``S2B_MSIL2A_<sensing>_R<orbit>_T<tile>_<generation>``."""
+        """PC id ``S2B_MSIL2A_<sensing>_R<orbit>_T<tile>_<generation>``, ES id ``S2B_<tile>_<date>_0_L2A``."""
+        if self.provider == "earth-search":
+            return f"S2{self.platform[-1]}_{MGRS_TILE}_{self.sensing_time:%Y%m%d}_0_L2A"
         return (
             f"S2{self.platform[-1]}_MSIL2A_{self.sensing_time:%Y%m%dT%H%M%S}_R{self.relative_orbit:03d}"
             f"_T{MGRS_TILE}_{self.generation_time:%Y%m%dT%H%M%S}"
@@ -125,6 +146,13 @@ def check_spec(spec: ArchiveSpec) -> None:
         problems.append(f"cloud_range={spec.cloud_range} must satisfy 0 <= min <= max <= 0.8")
     if not 0.0 <= spec.nodata_corner_probability <= 1.0:
         problems.append("nodata_corner_probability must lie in [0, 1]")
+    if spec.provider not in PROVIDERS:
+        problems.append(f"provider={spec.provider!r} must be one of {PROVIDERS}")
+    sensors = tuple(spec.sensors)
+    if "sentinel-2" not in sensors or len(set(sensors)) != len(sensors) or not set(sensors) <= set(SENSORS):
+        problems.append(
+            f"sensors={spec.sensors!r} must hold 'sentinel-2' and optionally 'landsat', 'sentinel-1'"
+        )
     if problems:
         raise ArchiveError("invalid ArchiveSpec: " + "; ".join(problems) + ". Fix the ArchiveSpec arguments.")
 
@@ -151,7 +179,7 @@ def _dates(spec: ArchiveSpec, rng: np.random.Generator) -> list[dt.datetime]:
     return sorted(out)
 
 
-def _sun(t: dt.datetime) -> tuple[float, float]:
+def sun_angles(t: dt.datetime) -> tuple[float, float]:
     """Approximate mean solar zenith/azimuth (degrees) at 78.9 N for a sensing time."""
     doy = t.timetuple().tm_yday
     decl = 23.44 * np.sin(2 * np.pi * (284 + doy) / 365.0)
@@ -211,7 +239,7 @@ def plan_scenes(spec: ArchiveSpec) -> tuple[ScenePlan, ...]:
         years = (t - t0).days / 365.25
         retreat = max(0.0, rate * years + float(rng.normal(0.0, 25.0)) * (i > 0))
         baseline = processing_baseline(t.date())
-        zenith, azimuth = _sun(t)
+        zenith, azimuth = sun_angles(t)
         corner = int(rng.integers(0, 4)) if rng.random() < spec.nodata_corner_probability else -1
         plans.append(
             ScenePlan(
@@ -231,6 +259,7 @@ def plan_scenes(spec: ArchiveSpec) -> tuple[ScenePlan, ...]:
                 nodata_corner=corner,
                 sun_zenith=zenith,
                 sun_azimuth=azimuth,
+                provider=spec.provider,
             )
         )
     return tuple(plans)

@@ -1,4 +1,8 @@
-"""A small sample archive built once per test session (3 dates, 600 px = 6 km scenes)."""
+"""Small sample archives built once per test session (3 dates, 600 px = 6 km scenes).
+
+``small_archive`` is Sentinel-2 only, Planetary Computer flavour; ``multi_archive`` has the same seed and
+dates with the Earth Search flavour plus the Landsat and Sentinel-1 collections.
+"""
 
 from __future__ import annotations
 
@@ -12,3 +16,14 @@ SMALL_SPEC = ArchiveSpec(n_dates=3, scene_size_px=600)
 @pytest.fixture(scope="session")
 def small_archive(tmp_path_factory: pytest.TempPathFactory) -> ArchiveManifest:
     return build_sample_archive(tmp_path_factory.mktemp("archive") / "kronebreen", SMALL_SPEC)
+
+
+# Every sensor, Earth Search flavour; SMALL_SPEC is its Planetary Computer twin (same seed, same surface).
+MULTI_SPEC = ArchiveSpec(
+    n_dates=3, scene_size_px=600, provider="earth-search", sensors=("sentinel-2", "landsat", "sentinel-1")
+)
+
+
+@pytest.fixture(scope="session")
+def multi_archive(tmp_path_factory: pytest.TempPathFactory) -> ArchiveManifest:
+    return build_sample_archive(tmp_path_factory.mktemp("multi") / "kronebreen", MULTI_SPEC)
