@@ -27,6 +27,7 @@ console = Console()
 DEFAULT_RECIPE: Final = Path("catalog/svalbard-calving-fronts.yaml")
 DEFAULT_ARCHIVE: Final = Path("sample-archive")
 DEFAULT_OUTPUT: Final = Path("outputs")
+DEMO_SENSORS: Final = ("sentinel-2", "landsat", "sentinel-1")
 
 
 def _fail(exc: Exception) -> None:
@@ -47,11 +48,18 @@ def archive_build(
     root: Annotated[Path, typer.Option(help="archive folder")] = DEFAULT_ARCHIVE,
     dates: Annotated[int, typer.Option(help="number of acquisition dates")] = 8,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    sensors: Annotated[str, typer.Option(help="comma-separated: sentinel-2,landsat,sentinel-1")] = ",".join(
+        DEMO_SENSORS
+    ),
+    provider: Annotated[str, typer.Option(help="planetary-computer or earth-search (Sentinel-2 items)")] = (
+        "planetary-computer"
+    ),
 ) -> None:
-    """Build (or reuse) the seeded sample archive of Sentinel-2 L2A scenes over Kronebreen, Svalbard."""
+    """Build (or reuse) the seeded sample archive of scenes over Kronebreen, Svalbard."""
     from ml4earth_stac.archive import ArchiveSpec, build_sample_archive
 
-    manifest = build_sample_archive(root, ArchiveSpec(n_dates=dates, seed=seed))
+    spec = ArchiveSpec(n_dates=dates, seed=seed, sensors=tuple(sensors.split(",")), provider=provider)
+    manifest = build_sample_archive(root, spec)
     console.print(f"sample archive: {len(manifest.item_ids)} scenes in {root}")
 
 
@@ -118,9 +126,9 @@ def demo(
     recipe: Annotated[Path, typer.Option(help="recipe to run against the archive")] = DEFAULT_RECIPE,
 ) -> None:
     """Build the sample archive, serve it on 127.0.0.1, run the Svalbard recipe on it, validate the result."""
-    from ml4earth_stac.archive import ArchiveServer, build_sample_archive
+    from ml4earth_stac.archive import ArchiveServer, ArchiveSpec, build_sample_archive
 
-    build_sample_archive(archive)
+    build_sample_archive(archive, ArchiveSpec(sensors=DEMO_SENSORS))
     with ArchiveServer(archive) as server:
         run(
             recipe,

@@ -25,6 +25,7 @@ def reference_dir() -> Path:
 
 
 SMALL_ARCHIVE_SPEC_KWARGS = {"n_dates": 6, "seed": 3, "scene_size_px": 1200}
+ALL_SENSORS = ("sentinel-2", "landsat", "sentinel-1")
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +51,9 @@ def recipe_for_archive(manifest, **overrides):
 
     raw = load_recipe(REPO_ROOT / "catalog" / "svalbard-calving-fronts.yaml").model_dump(mode="json")
     raw["aois"] = [{"name": manifest.aoi_name, "geometry": manifest.aoi_geometry_wgs84}]
+    raw["sources"] = [s for s in raw["sources"] if s["collection"] in manifest.collection_ids]
+    for source in raw["sources"]:
+        source["provider"] = manifest.spec.provider
     for dotted, value in overrides.items():
         target = raw
         *parents, leaf = dotted.split("__")

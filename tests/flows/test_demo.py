@@ -53,3 +53,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert bool(green.where(cloudy).isnull().all()), "cloudy pixels are masked in every scene"
     assert 0.0 < float(green.quantile(0.05)) < 0.1 and 0.3 < float(green.quantile(0.95)) < 1.0
     assert np.isfinite(green.isel(time=0).values).any()
+    for group, variable in (("kronebreen/landsat", "reflectance"), ("kronebreen/sentinel-1", "backscatter")):
+        other = xr.open_zarr(tmp_path / "outputs" / "svalbard-calving-fronts" / "cube.zarr", group=group)
+        assert other.sizes["time"] >= 6 and (other.x.values == cube.x.values).all(), group
+        assert np.isfinite(other[variable].isel(time=0).values).mean() > 0.3, group
