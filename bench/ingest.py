@@ -1,6 +1,7 @@
-"""Benchmark: ingest N scenes from the loopback sample archive, against a floor measured in the same run.
+"""Benchmark: ingest N scenes of each sensor from the loopback sample archive, against a floor measured in
+the same run.
 
-Prints two figures:
+Prints two figures per sensor (Sentinel-2, Landsat, Sentinel-1 RTC):
   * ratio = pipeline time / floor time for the same N scenes, where the floor is raw rasterio window
     reads of the same assets onto the same grid plus a direct zarr write of the same arrays (same
     codec, same chunks and shards), on the same number of threads. Target: <= 1.5.
@@ -21,6 +22,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -29,35 +31,52 @@ import yaml
 import zarr
 from rasterio.enums import Resampling
 
-from ml4earth_stac.archive import ArchiveServer, ArchiveSpec, build_sample_archive
+from ml4earth_stac.archive import ArchiveServer, ArchiveSpec, build_sample_archive, load_manifest
 from ml4earth_stac.config import RunSettings, load_recipe
 from ml4earth_stac.grid import aoi_grid
 from ml4earth_stac.pipeline import run_benchmark
-from ml4earth_stac.sensors import sentinel2
+from ml4earth_stac.sensors.adapters import adapter_for
 from ml4earth_stac.store.cube import COMPRESSOR
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".bench"
 RECIPE = ROOT / "catalog" / "svalbard-calving-fronts.yaml"
+SENSORS = ("sentinel-2", "landsat", "sentinel-1")
 
 
-def archive_items(archive: Path) -> list[dict]:
-    """The archive's items, oldest first."""
-    items = [json.loads(p.read_text()) for p in (archive / "items").glob("*.json")]
+def archive_items(archive: Path, collection: str) -> list[dict]:
+    """The archive's items of one collection, oldest first."""
+    manifest = load_manifest(archive)
+    ids = (
+        manifest.item_ids
+        if collection == manifest.collection_id
+        else [r.item_id for r in manifest.items_of(collection)]
+    )
+    items = [json.loads(manifest.item_path(i).read_text()) for i in ids]
     return sorted(items, key=lambda item: item["properties"]["datetime"])
 
 
-def bench_recipe(archive: Path, n_scenes: int) -> Path:
-    """The Svalbard recipe limited to the first ``n_scenes`` dates, with no quality drops."""
-    items = archive_items(archive)
-    last = items[n_scenes - 1]["properties"]["datetime"][:10]
+def bench_recipe(archive: Path, sensor: str, n_scenes: int) -> Path:
+    """The Svalbard recipe with only one sensor, limited to its first ``n_scenes`` dates, no quality drops."""
     raw = yaml.safe_load(RECIPE.read_text())
+    raw["sources"] = [source for source in raw["sources"] if source["sensor"] == sensor]
+    items = archive_items(archive, raw["sources"][0]["collection"])
+    last = items[n_scenes - 1]["properties"]["datetime"][:10]
     raw["time_range"] = {"start": items[0]["properties"]["datetime"][:10], "end": last}
     raw["sources"][0]["max_cloud_cover"] = 100
     raw["quality"] = {"min_valid_fraction": 0.0, "max_cloud_fraction": 1.0}
-    path = WORK / f"recipe-{n_scenes}.yaml"
+    path = WORK / f"recipe-{sensor}-{n_scenes}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (VmHWM). Not ru_maxrss: Linux carries that over from the
+    parent across fork+exec, so a child of a big parent would report the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_pipeline_child(recipe: Path, api: str, threads: int) -> None:
@@ -66,7 +85,7 @@ def run_pipeline_child(recipe: Path, api: str, threads: int) -> None:
     start = time.perf_counter()
     report = run_benchmark(load_recipe(recipe), RunSettings(output_dir=out, stac_api=api, threads=threads))
     seconds = time.perf_counter() - start
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = peak_rss_mb()
     print(
         json.dumps(
             {"seconds": seconds, "rss_mb": rss_mb, "scenes": report.scenes_used, "stages": report.seconds}
@@ -109,62 +128,112 @@ def floor_in_fresh_process(recipe: Path, files_url: str, threads: int) -> float:
 def floor(recipe_path: Path, files_url: str, archive: Path, threads: int) -> float:
     """Raw rasterio reads of the same assets onto the same grid + direct zarr writes, same threads."""
     recipe = load_recipe(recipe_path)
-    grid = aoi_grid(recipe.aois[0].geometry, recipe.grid.crs, recipe.grid.resolution)
-    items = archive_items(archive)
-    items = [i for i in items if i["properties"]["datetime"][:10] <= recipe.time_range.end.isoformat()]
     source = recipe.sources[0]
-    bands = [sentinel2.asset_key(b, source.provider) for b in (*source.bands, "SCL")]
-    height, width = grid.shape
-    chunk, shard = recipe.grid.chunk_px, recipe.grid.shard_px
+    adapter = adapter_for(source.sensor)
+    grid = aoi_grid(recipe.aois[0].geometry, recipe.grid.crs, recipe.grid.resolution)
+    end = recipe.time_range.end.isoformat()
+    items = [i for i in archive_items(archive, source.collection) if i["properties"]["datetime"][:10] <= end]
+    bands = [adapter.asset_key(b, source.provider) for b in source.bands]
+    mask_key = adapter.mask_asset_key(source.provider)
+    keys = bands if mask_key in bands else [*bands, mask_key]
     store = WORK / "floor.zarr"
     subprocess.run(["rm", "-rf", str(store)], check=True)
     start = time.perf_counter()
-    root = zarr.open_group(str(store), mode="w")
-    array = root.create_array(
-        "reflectance",
-        shape=(len(items), len(bands) - 1, height, width),
-        dtype="float32",
-        chunks=(1, 1, chunk, chunk),
-        shards=(1, 1, shard, shard),
-        compressors=(COMPRESSOR,),
-        fill_value=np.nan,
-    )
-    scl = root.create_array(
-        "scl",
-        shape=(len(items), height, width),
-        dtype="uint8",
-        chunks=(1, chunk, chunk),
-        shards=(1, shard, shard),
-        compressors=(COMPRESSOR,),
-        fill_value=0,
-    )
+    arrays = _floor_arrays(store, len(items), len(bands), grid.shape, recipe.grid, adapter.mask_dtype)
 
     def read_write(job: tuple[int, int]) -> None:
         t, b = job
-        href = f"{files_url}/{items[t]['assets'][bands[b]]['href']}"
+        href = f"{files_url}/{items[t]['assets'][keys[b]]['href']}"
+        is_mask = b >= len(bands)
         with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), rasterio.open(href) as src:
             window = rasterio.windows.from_bounds(*grid.bounds, transform=src.transform)
-            is_scl = b == len(bands) - 1
             data = src.read(
                 1,
                 window=window,
-                out_shape=(height, width),
+                out_shape=grid.shape,
                 boundless=True,
                 fill_value=0,
-                resampling=Resampling.nearest if is_scl else Resampling.bilinear,
+                resampling=Resampling.nearest if is_mask else Resampling.bilinear,
             )
-        if is_scl:
-            scl[t] = data
+        if is_mask:
+            arrays["mask"][t] = data
+        elif data.dtype.kind == "f":  # SAR: linear power to dB
+            arrays["data"][t, b] = (10 * np.log10(np.maximum(data, 1e-3))).astype("float32")
         else:
-            array[t, b] = np.where(data == 0, np.nan, data * 1e-4 - 0.1).astype("float32")
+            arrays["data"][t, b] = np.where(data == 0, np.nan, data * 1e-4 - 0.1).astype("float32")
 
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(read_write, [(t, b) for t in range(len(items)) for b in range(len(bands))]))
+        list(pool.map(read_write, [(t, b) for t in range(len(items)) for b in range(len(keys))]))
     return time.perf_counter() - start
+
+
+def _floor_arrays(
+    store: Path, n_times: int, n_bands: int, shape: tuple[int, int], grid: Any, mask_dtype: str
+) -> dict[str, zarr.Array]:
+    chunk, shard = grid.chunk_px, grid.shard_px
+    root = zarr.open_group(str(store), mode="w")
+    common = {"compressors": (COMPRESSOR,)}
+    return {
+        "data": root.create_array(
+            "data",
+            shape=(n_times, n_bands, *shape),
+            dtype="float32",
+            chunks=(1, 1, chunk, chunk),
+            shards=(1, 1, shard, shard),
+            fill_value=np.nan,
+            **common,
+        ),
+        "mask": root.create_array(
+            "mask",
+            shape=(n_times, *shape),
+            dtype=mask_dtype,
+            chunks=(1, chunk, chunk),
+            shards=(1, shard, shard),
+            fill_value=0,
+            **common,
+        ),
+    }
 
 
 def _rounded(stages: dict[str, float]) -> str:
     return json.dumps({stage: round(seconds, 2) for stage, seconds in stages.items()})
+
+
+def bench_sensor(sensor: str, archive: Path, server: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Ratios of one sensor: pipeline vs floor at N scenes, peak RSS at 4 vs N scenes (medians of repeats)."""
+    small, large = bench_recipe(archive, sensor, 4), bench_recipe(archive, sensor, args.scenes)
+    floors, smalls, larges = [], [], []
+    for _ in range(args.repeats):  # interleaved, so drifts of the machine hit both sides alike
+        floors.append(floor_in_fresh_process(large, server.files_url, args.threads))
+        smalls.append(pipeline_in_fresh_process(small, server.stac_api_url, args.threads))
+        larges.append(pipeline_in_fresh_process(large, server.stac_api_url, args.threads))
+    median_run = sorted(larges, key=lambda r: r["seconds"])[len(larges) // 2]
+    return {
+        "sensor": sensor,
+        "scenes": median_run["scenes"],
+        "pipeline_s": median_run["seconds"],
+        "floor_s": statistics.median(floors),
+        "stages": median_run["stages"],
+        "rss_small_mb": statistics.median(r["rss_mb"] for r in smalls),
+        "rss_large_mb": statistics.median(r["rss_mb"] for r in larges),
+        "runs": [round(r["seconds"], 2) for r in larges],
+        "floors": [round(f, 2) for f in floors],
+    }
+
+
+def print_result(result: dict[str, Any], args: argparse.Namespace) -> None:
+    ratio = result["pipeline_s"] / result["floor_s"]
+    rss_ratio = result["rss_large_mb"] / result["rss_small_mb"]
+    print(
+        f"== {result['sensor']}: {result['scenes']} scenes, {args.threads} threads, {args.size_px} px scenes"
+    )
+    print(f"   runs {result['runs']} s, floor {result['floors']} s (medians of {args.repeats})")
+    print(f"   pipeline {result['pipeline_s']:.2f} s (stages {_rounded(result['stages'])})")
+    print(f"   floor    {result['floor_s']:.2f} s (raw rasterio window reads + direct zarr write)")
+    print(f"   RATIO pipeline/floor = {ratio:.2f}   (target <= 1.5)")
+    small_mb, large_mb = result["rss_small_mb"], result["rss_large_mb"]
+    print(f"   peak RSS: 4 scenes {small_mb:.0f} MB, {args.scenes} scenes {large_mb:.0f} MB")
+    print(f"   RATIO RSS({args.scenes})/RSS(4) = {rss_ratio:.2f}   (target <= 1.3)")
 
 
 def main() -> None:
@@ -175,6 +244,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--size-px", type=int, default=2400)
     parser.add_argument("--repeats", type=int, default=3, help="runs of each timing; medians are reported")
+    parser.add_argument("--sensors", default=",".join(SENSORS), help="comma-separated sensors to measure")
     parser.add_argument("--child", type=Path)
     parser.add_argument("--floor-child", type=Path)
     parser.add_argument("--files")
@@ -189,30 +259,12 @@ def main() -> None:
         return
     WORK.mkdir(exist_ok=True)
     archive = WORK / "archive"
-    build_sample_archive(archive, ArchiveSpec(n_dates=args.scenes, seed=7, scene_size_px=args.size_px))
+    spec = ArchiveSpec(n_dates=args.scenes, seed=7, scene_size_px=args.size_px, sensors=SENSORS)
+    build_sample_archive(archive, spec)
     with ArchiveServer(archive) as server:
-        small, large = bench_recipe(archive, 4), bench_recipe(archive, args.scenes)
-        floors, smalls, larges = [], [], []
-        for _ in range(args.repeats):  # interleaved, so drifts of the machine hit both sides alike
-            floors.append(floor_in_fresh_process(large, server.files_url, args.threads))
-            smalls.append(pipeline_in_fresh_process(small, server.stac_api_url, args.threads))
-            larges.append(pipeline_in_fresh_process(large, server.stac_api_url, args.threads))
-    floor_seconds = statistics.median(floors)
-    at_large = sorted(larges, key=lambda r: r["seconds"])[len(larges) // 2]
-    at_small = {"rss_mb": statistics.median(r["rss_mb"] for r in smalls)}
-    at_large["rss_mb"] = statistics.median(r["rss_mb"] for r in larges)
-    ratio = at_large["seconds"] / floor_seconds
-    rss_ratio = at_large["rss_mb"] / at_small["rss_mb"]
-    print(
-        f"runs: {args.repeats} each, medians; pipeline {[round(r['seconds'], 2) for r in larges]} s, "
-        f"floor {[round(f, 2) for f in floors]} s"
-    )
-    print(f"scenes: {at_large['scenes']}  threads: {args.threads}  grid px: {args.size_px}")
-    print(f"pipeline {at_large['seconds']:.2f} s (stages {_rounded(at_large['stages'])})")
-    print(f"floor    {floor_seconds:.2f} s (raw rasterio window reads + direct zarr write)")
-    print(f"RATIO pipeline/floor = {ratio:.2f}   (target <= 1.5)")
-    print(f"peak RSS: 4 scenes {at_small['rss_mb']:.0f} MB, {args.scenes} scenes {at_large['rss_mb']:.0f} MB")
-    print(f"RATIO RSS({args.scenes})/RSS(4) = {rss_ratio:.2f}   (target <= 1.3)")
+        results = [bench_sensor(sensor, archive, server, args) for sensor in args.sensors.split(",")]
+    for result in results:
+        print_result(result, args)
 
 
 if __name__ == "__main__":
