@@ -30,6 +30,7 @@ from ml4earth_stac.report import RunReport
 from ml4earth_stac.sensors.adapters import SensorAdapter, adapter_for, check_collection, check_provider
 from ml4earth_stac.sources.items import HrefPolicy, prepare_item
 from ml4earth_stac.sources.search import SearchRequest, search_items
+from ml4earth_stac.sources.signing import sign_assets, signer_for
 from ml4earth_stac.stac import publish
 from ml4earth_stac.stac.build import PublishedScene
 from ml4earth_stac.stac.quicklook import true_colour_preview
@@ -149,13 +150,15 @@ def ingest_aoi(run: Run, scenes: AoiScenes) -> None:
         capacity=max(len(scenes.items), 1),
     )
     policy = HrefPolicy(hosts=run.settings.allowed_hosts)
+    signer = signer_for(scenes.source.provider)
 
     def load_checked(item: dict[str, Any]) -> LoadedScene:
         try:
             check_provider(scenes.adapter, scenes.source.provider, item)
         except SourceError as exc:
             raise SceneSkipped(item["id"], "wrong-provider", str(exc)) from exc
-        scene = load_scene(prepare_item(item, request.asset_keys(), policy), request)
+        prepared = prepare_item(item, request.asset_keys(), policy)
+        scene = load_scene(sign_assets(prepared, signer), request)
         check_quality(scene, recipe.quality)
         return scene
 
