@@ -79,15 +79,27 @@ def load_scene(item: dict[str, Any], request: SceneRequest) -> LoadedScene:
     except Exception as exc:  # noqa: BLE001 - any metadata problem skips this scene only
         raise SceneSkipped(item["id"], "bad-metadata", str(exc)) from exc
     mask_key = adapter.mask_asset_key(request.provider)
-    mask = _stack(item, [mask_key], request, "nearest", adapter.mask_dtype, adapter.mask_fill)
+    band_keys = [adapter.asset_key(b, request.provider) for b in request.bands]
+    # A mask asset that is also a band (SAR: the co-polarisation) is read once, as a band, and reused.
+    mask_is_band = mask_key in band_keys and adapter.mask_variable is None
+    if mask_is_band:
+        mask = _stack(item, [mask_key], request, request.resampling, adapter.raw_dtype)
+    else:
+        mask = _stack(item, [mask_key], request, "nearest", adapter.mask_dtype, adapter.mask_fill)
     try:
         # synchronous: runs in the calling thread, beside (not queued behind) the writes on the dask pool
-        mask_plane = np.asarray(mask.isel(time=0, band=0).compute(scheduler="sync").values)
+        mask_read = mask.isel(time=0).compute(scheduler="sync")
     except Exception as exc:  # noqa: BLE001 - GDAL raises several types for truncated/corrupt data
         raise SceneSkipped(item["id"], "asset-unreadable", f"{mask_key} could not be read: {exc}") from exc
-    band_keys = [adapter.asset_key(b, request.provider) for b in request.bands]
-    raw = _stack(item, band_keys, request, request.resampling, adapter.raw_dtype)
-    data = adapter.decode(raw.isel(time=0), facts)
+    mask_plane = np.asarray(mask_read.isel(band=0).values)
+    others = [key for key in band_keys if not (mask_is_band and key == mask_key)]
+    raw = (
+        _stack(item, others, request, request.resampling, adapter.raw_dtype).isel(time=0) if others else None
+    )
+    if mask_is_band:
+        pieces = [mask_read if key == mask_key else raw.isel(band=[others.index(key)]) for key in band_keys]
+        raw = xr.concat(pieces, dim="band", coords="minimal", compat="override")
+    data = adapter.decode(raw, facts)
     data = data.where(~xr.DataArray(adapter.masked(mask_plane), dims=("y", "x")))
     valid, cloudy = adapter.fractions(mask_plane)
     return LoadedScene(
