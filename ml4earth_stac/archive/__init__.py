@@ -1,4 +1,4 @@
-"""The sample archive: seeded synthetic scenes of Kronebreen (Svalbard) with known truth.
+"""The sample archive: seeded synthetic scenes of Kronebreen (optionally Negribreen), Svalbard, with truth.
 
 Sentinel-2 L2A scenes with Planetary Computer or Earth Search v1 shaped STAC items, optionally Landsat C2 L2
 and Sentinel-1 RTC collections showing the same truth per date, written as COGs and served on 127.0.0.1 by
@@ -7,18 +7,26 @@ and Sentinel-1 RTC collections showing the same truth per date, written as COGs 
 
 from ml4earth_stac.archive._bands import BANDS, boa_offset_dn, encode_reflectance
 from ml4earth_stac.archive._build import build_sample_archive
-from ml4earth_stac.archive._manifest import ArchiveManifest, SceneRecord, SensorItemRecord, load_manifest
+from ml4earth_stac.archive._manifest import (
+    ArchiveManifest,
+    GlacierRecord,
+    SceneRecord,
+    SensorItemRecord,
+    load_manifest,
+)
 from ml4earth_stac.archive._server import ArchiveServer
-from ml4earth_stac.archive._spec import COLLECTION_OF_SENSOR, PROVIDERS, SENSORS, ArchiveSpec
+from ml4earth_stac.archive._spec import COLLECTION_OF_SENSOR, GLACIERS, PROVIDERS, SENSORS, ArchiveSpec
 
 __all__ = [
     "BANDS",
     "COLLECTION_OF_SENSOR",
+    "GLACIERS",
     "PROVIDERS",
     "SENSORS",
     "ArchiveManifest",
     "ArchiveServer",
     "ArchiveSpec",
+    "GlacierRecord",
     "SceneRecord",
     "SensorItemRecord",
     "boa_offset_dn",

@@ -1,4 +1,7 @@
-"""Build the sample archive on disk: COGs, PC- or ES-shaped items, collections, truth and manifest."""
+"""Build the sample archive on disk: COGs, PC- or ES-shaped items, collections, truth and manifest.
+
+Every glacier of ``spec.glaciers`` gets its own items (own tile and UTM zone) in the same collections.
+"""
 
 from __future__ import annotations
 
@@ -18,19 +21,21 @@ from ml4earth_stac.archive._extras import (
     write_landsat_scene,
     write_s1_scene,
 )
+from ml4earth_stac.archive._glaciers import KRONEBREEN, GlacierSite, site_plans, sites_of
 from ml4earth_stac.archive._grid import SceneGrid, aoi_corners_uv, polygon_wgs84, scene_grid
 from ml4earth_stac.archive._items import SceneStats, asset_href, collection_dict, item_dict
 from ml4earth_stac.archive._landsat import plan_landsat
 from ml4earth_stac.archive._manifest import (
     MANIFEST_NAME,
     ArchiveManifest,
+    GlacierRecord,
     SceneRecord,
     SensorItemRecord,
     load_manifest,
     write_manifest,
 )
 from ml4earth_stac.archive._noise import smooth_2d
-from ml4earth_stac.archive._sentinel1 import plan_s1
+from ml4earth_stac.archive._sentinel1 import next_slice_plans, plan_s1
 from ml4earth_stac.archive._spec import (
     AOI_BOX,
     AOI_NAME,
@@ -97,11 +102,12 @@ def _write_bands(folder: Path, grid: SceneGrid, layers: S.SceneLayers, plan: Sce
         lay = layers.at(band.gsd // 10)
         rho = S.band_reflectance(lay, i, np.random.default_rng([seed, 3, plan.index, i]))
         dn = B.encode_reflectance(rho, lay.valid, plan.processing_baseline, boa_offset_applied=es)
-        write_cog(folder / f"{band.name}.tif", dn, grid.transform(band.gsd), EPSG, 0, "average")
+        write_cog(folder / f"{band.name}.tif", dn, grid.transform(band.gsd), grid.epsg, 0, "average")
         if band.name in ("B04", "B03", "B02"):
             tci[band.name] = B.encode_tci(rho, lay.valid)
     visual = np.stack([tci["B04"], tci["B03"], tci["B02"]])
-    write_cog(folder / ("TCI.tif" if es else "visual.tif"), visual, grid.transform(10), EPSG, 0, "average")
+    tci_path = folder / ("TCI.tif" if es else "visual.tif")
+    write_cog(tci_path, visual, grid.transform(10), grid.epsg, 0, "average")
 
 
 def _write_atmosphere(
@@ -116,7 +122,7 @@ def _write_atmosphere(
         dn = np.clip(np.rint(value * 1000.0), 1, 65534).astype(np.uint16)
         dn[~layers.valid] = 0
         o, step = gsd // 20, gsd // 10
-        write_cog(folder / f"{key}.tif", dn[o::step, o::step], grid.transform(gsd), EPSG, 0, "average")
+        write_cog(folder / f"{key}.tif", dn[o::step, o::step], grid.transform(gsd), grid.epsg, 0, "average")
 
 
 def _write_scene(
@@ -127,6 +133,7 @@ def _write_scene(
     seed: int,
     full: S.SceneLayers,
     fu: np.ndarray,
+    site: GlacierSite = KRONEBREEN,
 ):
     """Synthesize and write one Sentinel-2 acquisition.
 
@@ -135,9 +142,10 @@ def _write_scene(
         grid: scene grid.
         geo: static landscape.
         plan: the date's plan.
-        seed: archive seed.
+        seed: the glacier's synthesis seed.
         full: the date's 10 m layers with the whole scene valid (the swath edge is cut here).
-        fu: front position per row.
+        fu: front position per row (flow frame).
+        site: the glacier.
 
     Returns:
         (item dict, front feature, scene record).
@@ -147,18 +155,18 @@ def _write_scene(
     _write_bands(folder, grid, layers, plan, seed)
     _write_atmosphere(folder, grid, layers, plan, seed)
     scl20 = S.scl(layers.at(2))
-    write_cog(folder / "SCL.tif", scl20, grid.transform(20), EPSG, 0, "nearest")
+    write_cog(folder / "SCL.tif", scl20, grid.transform(20), grid.epsg, 0, "nearest")
     write_cog(
         root / "truth" / "zones" / f"{plan.item_id}.tif",
         S.zones(layers),
         grid.transform(10),
-        EPSG,
+        grid.epsg,
         0,
         "nearest",
     )
     stats = _scl_stats(scl20)
     item = (es_item_dict if plan.provider == "earth-search" else item_dict)(plan, grid, stats)
-    front = front_feature(grid, geo, plan, fu)
+    front = front_feature(grid, geo, plan, fu, site)
     record = SceneRecord(
         item_id=plan.item_id,
         datetime=item["properties"]["datetime"],
@@ -196,40 +204,84 @@ def _clean(root: Path) -> None:
             path.unlink()
 
 
-def _write_dates(root: Path, spec: ArchiveSpec):
-    """Synthesize every date once and write it for every sensor of the spec.
+def _write_site(root: Path, spec: ArchiveSpec, site: GlacierSite, base: tuple[ScenePlan, ...], base_s1):
+    """Synthesize every date of one glacier once and write it for every sensor of the spec.
+
+    Args:
+        root: archive folder.
+        spec: the archive spec.
+        site: the glacier.
+        base: Kronebreen's plans (the overpasses).
+        base_s1: Kronebreen's Sentinel-1 plans, or None without Sentinel-1.
 
     Returns:
-        (Sentinel-2 items, front features, scene records, extra items per collection, extra records).
+        (Sentinel-2 items, front features, scene records, extra (item, record) pairs per collection).
     """
-    grid = scene_grid(spec.scene_size_px)
-    geo = S.make_geography(spec.scene_size_px, spec.seed)
-    plans = plan_scenes(spec)
-    landsat = plan_landsat(spec, plans) if "landsat" in spec.sensors else None
-    s1 = plan_s1(spec, plans) if "sentinel-1" in spec.sensors else None
+    grid = scene_grid(spec.scene_size_px, site)
+    seed = site.synth_seed(spec.seed)
+    geo = S.make_geography(spec.scene_size_px, seed)
+    plans = site_plans(spec, site, base)
+    landsat = plan_landsat(spec, plans, site) if "landsat" in spec.sensors else None
+    s1 = None if base_s1 is None else base_s1 if site.key == 0 else next_slice_plans(base_s1, plans)
     items, fronts, records = [], [], []
     extra: dict[str, list[tuple[dict[str, Any], SensorItemRecord]]] = {
         cid: [] for cid, on in ((LANDSAT_COLLECTION_ID, landsat), (S1_COLLECTION_ID, s1)) if on
     }
     for plan in plans:
-        full, fu = S.scene_layers(geo, plan, spec.seed, swath_edge=False)
-        item, front, record = _write_scene(root, grid, geo, plan, spec.seed, full, fu)
+        full, fu = S.scene_layers(geo, plan, seed, swath_edge=False, mirror=site.sea_east)
+        item, front, record = _write_scene(root, grid, geo, plan, seed, full, fu, site)
         write_json(root / "items" / f"{plan.item_id}.json", item)
         items.append(item)
         fronts.append(front)
         records.append(record)
         if landsat:
             extra[LANDSAT_COLLECTION_ID].append(
-                write_landsat_scene(root, grid, full, landsat[plan.index], spec.seed, record)
+                write_landsat_scene(root, grid, full, landsat[plan.index], seed, record)
             )
         if s1:
-            extra[S1_COLLECTION_ID].append(
-                write_s1_scene(root, grid, full, s1[plan.index], spec.seed, record)
-            )
-    order = [cid for sensor in spec.sensors for cid in extra if COLLECTION_OF_SENSOR[sensor] == cid]
-    extra_records = tuple(rec for cid in order for _, rec in extra[cid])
-    extra_items = {cid: [it for it, _ in extra[cid]] for cid in order}
-    return items, fronts, records, extra_items, extra_records
+            extra[S1_COLLECTION_ID].append(write_s1_scene(root, grid, full, s1[plan.index], seed, record))
+    return items, fronts, records, extra
+
+
+def _glacier_record(spec: ArchiveSpec, site: GlacierSite, records, extra_records) -> GlacierRecord:
+    grid = scene_grid(spec.scene_size_px, site)
+    u0, v0, u1, v1 = AOI_BOX
+    (ax0, ay1), (ax1, ay0) = grid.uv_to_xy(u0, v0), grid.uv_to_xy(u1, v1)
+    return GlacierRecord(
+        name=site.name,
+        glacier=site.title,
+        epsg=site.epsg,
+        mgrs_tile=site.mgrs_tile,
+        aoi_geometry_wgs84=polygon_wgs84(grid, aoi_corners_uv()),
+        aoi_bbox_utm=(ax0, ay0, ax1, ay1),
+        scene_bbox_utm=tuple(grid.bbox),
+        item_ids=tuple(r.item_id for r in records),
+        scenes=tuple(records),
+        extra_items=tuple(extra_records),
+    )
+
+
+def _write_dates(root: Path, spec: ArchiveSpec):
+    """Synthesize and write every date of every glacier for every sensor of the spec.
+
+    Returns:
+        (Sentinel-2 items, front features, glacier records, extra items per collection), items and
+        features glacier after glacier in ``spec.glaciers`` order.
+    """
+    base = plan_scenes(spec)
+    base_s1 = plan_s1(spec, base) if "sentinel-1" in spec.sensors else None
+    order = [COLLECTION_OF_SENSOR[s] for s in spec.sensors if COLLECTION_OF_SENSOR[s] != COLLECTION_ID]
+    items, fronts, glaciers = [], [], []
+    extra_items: dict[str, list[dict[str, Any]]] = {cid: [] for cid in order}
+    for site in sites_of(spec):
+        its, fts, records, extra = _write_site(root, spec, site, base, base_s1)
+        items += its
+        fronts += fts
+        extra_records = [rec for cid in order for _, rec in extra[cid]]
+        for cid in order:
+            extra_items[cid] += [it for it, _ in extra[cid]]
+        glaciers.append(_glacier_record(spec, site, records, extra_records))
+    return items, fronts, tuple(glaciers), extra_items
 
 
 def build_sample_archive(root: Path, spec: ArchiveSpec = ArchiveSpec()) -> ArchiveManifest:  # noqa: B008
@@ -260,27 +312,26 @@ def build_sample_archive(root: Path, spec: ArchiveSpec = ArchiveSpec()) -> Archi
         _clean(root)
     except OSError as exc:
         raise ArchiveError(f"cannot prepare archive folder {root}: {exc}. Choose a writable folder.") from exc
-    items, fronts, records, extra_items, extra_records = _write_dates(root, spec)
+    items, fronts, glaciers, extra_items = _write_dates(root, spec)
     s2_collection = es_collection_dict if spec.provider == "earth-search" else collection_dict
     write_json(root / "collection.json", s2_collection(items))
     write_extra_collections(root, extra_items)
     write_json(root / "truth" / "fronts.geojson", fronts_collection(fronts))
-    grid = scene_grid(spec.scene_size_px)
-    u0, v0, u1, v1 = AOI_BOX
-    (ax0, ay1), (ax1, ay0) = grid.uv_to_xy(u0, v0), grid.uv_to_xy(u1, v1)
+    kronebreen = next(g for g in glaciers if g.name == AOI_NAME)
     manifest = ArchiveManifest(
         root=root,
         collection_id=COLLECTION_ID,
-        item_ids=tuple(r.item_id for r in records),
+        item_ids=kronebreen.item_ids,
         epsg=EPSG,
         aoi_name=AOI_NAME,
-        aoi_geometry_wgs84=polygon_wgs84(grid, aoi_corners_uv()),
+        aoi_geometry_wgs84=kronebreen.aoi_geometry_wgs84,
         spec=spec,
         glacier=GLACIER_NAME,
-        aoi_bbox_utm=(ax0, ay0, ax1, ay1),
-        scene_bbox_utm=tuple(grid.bbox),
-        scenes=tuple(records),
-        extra_items=extra_records,
+        aoi_bbox_utm=kronebreen.aoi_bbox_utm,
+        scene_bbox_utm=kronebreen.scene_bbox_utm,
+        scenes=kronebreen.scenes,
+        extra_items=kronebreen.extra_items,
+        glaciers=glaciers,
     )
     write_manifest(manifest)
     return manifest

@@ -26,7 +26,7 @@ from ml4earth_stac.archive._items import (
     footprint_uv,
     reflectance_conversion_factor,
 )
-from ml4earth_stac.archive._spec import COLLECTION_ID, EPSG, MGRS_TILE, ScenePlan
+from ml4earth_stac.archive._spec import COLLECTION_ID, ScenePlan
 
 ES_EXTENSIONS: Final = [
     "https://stac-extensions.github.io/processing/v1.1.0/schema.json",
@@ -62,7 +62,7 @@ ES_EXTRA: Final = {
 ES_FILE_STEM: Final = {**{k: v[0] for k, v in ES_BANDS.items()}, **{k: v[0] for k, v in ES_EXTRA.items()}}
 ES_ATMOSPHERE_GSD: Final = 20
 _GSD: Final = {b.name: b.gsd for b in BANDS}
-_PLACEHOLDER: Final = "sentinel-cogs/sentinel-s2-l2a-cogs/33/X/VH"
+_S3_PREFIX: Final = "sentinel-cogs/sentinel-s2-l2a-cogs"
 
 
 def es_asset_href(item_id: str, key: str) -> str:
@@ -130,7 +130,8 @@ def es_item_assets(grid: SceneGrid, item_id: str, baseline: str) -> dict[str, An
 def es_item_properties(plan: ScenePlan, stats: SceneStats) -> dict[str, Any]:
     """Earth Search v1 item properties (``proj:epsg``, ``mgrs:*``, ``earthsearch:boa_offset_applied`` ...)."""
     ids = {k: v.replace("_ESRI_", "_2APS_") for k, v in _s2_ids(plan).items()}
-    s3 = f"s3://{_PLACEHOLDER}/{plan.sensing_time:%Y/%-m}/{plan.item_id}"
+    tile = plan.mgrs_tile
+    s3 = f"s3://{_S3_PREFIX}/{tile[:2]}/{tile[2]}/{tile[3:]}/{plan.sensing_time:%Y/%-m}/{plan.item_id}"
     created = _iso(plan.generation_time)
     props: dict[str, Any] = {
         "created": created,
@@ -138,11 +139,11 @@ def es_item_properties(plan: ScenePlan, stats: SceneStats) -> dict[str, Any]:
         "constellation": "sentinel-2",
         "instruments": ["msi"],
         "eo:cloud_cover": round(stats.cloud_cover, 6),
-        "proj:epsg": EPSG,
-        "mgrs:utm_zone": int(MGRS_TILE[:2]),
-        "mgrs:latitude_band": MGRS_TILE[2],
-        "mgrs:grid_square": MGRS_TILE[3:],
-        "grid:code": f"MGRS-{MGRS_TILE}",
+        "proj:epsg": plan.epsg,
+        "mgrs:utm_zone": int(tile[:2]),
+        "mgrs:latitude_band": tile[2],
+        "mgrs:grid_square": tile[3:],
+        "grid:code": f"MGRS-{tile}",
         "view:sun_azimuth": round(plan.sun_azimuth, 6),
         "view:sun_elevation": round(90.0 - plan.sun_zenith, 6),
     }
@@ -178,7 +179,7 @@ def es_item_dict(plan: ScenePlan, grid: SceneGrid, stats: SceneStats) -> dict[st
     Returns:
         The item as a JSON-ready dict.
     """
-    ring = to_wgs84(ring_xy(grid, footprint_uv(plan.nodata_corner), per_edge=4))
+    ring = to_wgs84(ring_xy(grid, footprint_uv(plan.nodata_corner), per_edge=4), grid.epsg)
     lons, lats = [p[0] for p in ring], [p[1] for p in ring]
     return {
         "type": "Feature",

@@ -18,7 +18,7 @@ from ml4earth_stac.archive._cog import write_cog
 from ml4earth_stac.archive._grid import SceneGrid
 from ml4earth_stac.archive._landsat_items import landsat_collection_dict, landsat_href, landsat_item_dict
 from ml4earth_stac.archive._manifest import SceneRecord, SensorItemRecord
-from ml4earth_stac.archive._spec import EPSG, LANDSAT_COLLECTION_ID, S1_COLLECTION_ID
+from ml4earth_stac.archive._spec import LANDSAT_COLLECTION_ID, S1_COLLECTION_ID
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -69,7 +69,8 @@ def write_landsat_scene(
     for key, data in rasters.items():
         nodata = {"qa_pixel": L.QA_FILL, "qa_radsat": None}.get(key, L.SR_FILL)
         resampling = "nearest" if key.startswith("qa_") else "average"
-        write_cog(root / landsat_href(plan, suffixes[key]), data, lgrid.transform, EPSG, nodata, resampling)
+        path = root / landsat_href(plan, suffixes[key])
+        write_cog(path, data, lgrid.transform, lgrid.epsg, nodata, resampling)
     item = landsat_item_dict(plan, lgrid, L.cloud_cover(rasters["qa_pixel"], plan.oli))
     write_json(extra_item_path(root, LANDSAT_COLLECTION_ID, plan.item_id), item)
     return item, _record("landsat", item, truth, plan.slc_off)
@@ -102,7 +103,7 @@ def write_s1_scene(
     files = {}
     for key, data in R.gamma0(layers, plan, seed).items():
         path = root / R.s1_href(plan, key)
-        write_cog(path, data, grid.transform(10), EPSG, R.NODATA, "average")
+        write_cog(path, data, grid.transform(10), grid.epsg, R.NODATA, "average")
         files[key] = (path.stat().st_size, _md5(path))
     item = R.s1_item_dict(plan, grid, files)
     write_json(extra_item_path(root, S1_COLLECTION_ID, plan.item_id), item)

@@ -13,14 +13,14 @@ from typing import Any, Final
 from ml4earth_stac.archive._bands import BANDS
 from ml4earth_stac.archive._cog import COG_MEDIA_TYPE
 from ml4earth_stac.archive._grid import SceneGrid, ring_xy, to_wgs84
-from ml4earth_stac.archive._spec import COLLECTION_ID, EPSG, MGRS_TILE, S2A_LAUNCH, S2B_LAUNCH, ScenePlan
+from ml4earth_stac.archive._spec import COLLECTION_ID, EPSG, S2A_LAUNCH, S2B_LAUNCH, ScenePlan
 
 STAC_EXTENSIONS: Final = [
     "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
     "https://stac-extensions.github.io/sat/v1.0.0/schema.json",
     "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
 ]
-PROJ_CODE: Final = f"EPSG:{EPSG}"
+PROJ_CODE: Final = f"EPSG:{EPSG}"  # Kronebreen's; every item carries the code of its own grid
 LICENSE_LINK: Final = {
     "rel": "license",
     "href": "https://sentinel.esa.int/documents/247904/690755/Sentinel_Data_Legal_Notice",
@@ -73,7 +73,7 @@ def _asset(grid: SceneGrid, item_id: str, key: str, title: str, bands: list[dict
     gsd = ASSET_GSD[key]
     asset: dict[str, Any] = {
         "href": asset_href(item_id, key),
-        "proj:code": PROJ_CODE,
+        "proj:code": f"EPSG:{grid.epsg}",
         "proj:bbox": grid.bbox,
         "proj:shape": list(grid.shape(gsd)),
         "proj:transform": grid.transform(gsd),
@@ -111,13 +111,13 @@ def _s2_ids(plan: ScenePlan) -> dict[str, str]:
     """granule/datatake/datastrip/product ids with the absolute orbit and baseline tokens PC uses."""
     launch = S2A_LAUNCH if plan.platform.endswith("A") else S2B_LAUNCH
     orbit = int((plan.sensing_time.date() - launch).days * 14.3) + 1
-    m, b = f"S2{plan.platform[-1]}", plan.processing_baseline
+    m, b, tile = f"S2{plan.platform[-1]}", plan.processing_baseline, plan.mgrs_tile
     gen, sense = f"{plan.generation_time:%Y%m%dT%H%M%S}", f"{plan.sensing_time:%Y%m%dT%H%M%S}"
     return {
-        "s2:granule_id": f"{m}_OPER_MSI_L2A_TL_ESRI_{gen}_A{orbit:06d}_T{MGRS_TILE}_N{b}",
+        "s2:granule_id": f"{m}_OPER_MSI_L2A_TL_ESRI_{gen}_A{orbit:06d}_T{tile}_N{b}",
         "s2:datatake_id": f"G{m}_{sense}_{orbit:06d}_N{b}",
         "s2:product_uri": (
-            f"{m}_MSIL2A_{sense}_N{b.replace('.', '')}_R{plan.relative_orbit:03d}_T{MGRS_TILE}_{gen}.SAFE"
+            f"{m}_MSIL2A_{sense}_N{b.replace('.', '')}_R{plan.relative_orbit:03d}_T{tile}_{gen}.SAFE"
         ),
         "s2:datastrip_id": f"{m}_OPER_MSI_L2A_DS_ESRI_{gen}_S{sense}_N{b}",
     }
@@ -135,9 +135,9 @@ def item_properties(plan: ScenePlan, stats: SceneStats) -> dict[str, Any]:
     props: dict[str, Any] = {
         "datetime": _iso(plan.sensing_time),
         "platform": plan.platform,
-        "proj:code": PROJ_CODE,
+        "proj:code": f"EPSG:{plan.epsg}",
         "instruments": ["msi"],
-        "s2:mgrs_tile": MGRS_TILE,
+        "s2:mgrs_tile": plan.mgrs_tile,
         "constellation": "Sentinel 2",
         "eo:cloud_cover": round(stats.cloud_cover, 6),
         **_s2_ids(plan),
@@ -166,7 +166,7 @@ def item_dict(plan: ScenePlan, grid: SceneGrid, stats: SceneStats) -> dict[str, 
     Returns:
         The item as a JSON-ready dict (no self/parent/root links; the server adds them).
     """
-    ring = to_wgs84(ring_xy(grid, footprint_uv(plan.nodata_corner), per_edge=4))
+    ring = to_wgs84(ring_xy(grid, footprint_uv(plan.nodata_corner), per_edge=4), grid.epsg)
     lons, lats = [p[0] for p in ring], [p[1] for p in ring]
     return {
         "type": "Feature",

@@ -1,11 +1,11 @@
 """Landsat Collection 2 Level-2 scenes (PC ``landsat-c2-l2``) showing the truth of the Sentinel-2 dates.
 
 One Landsat scene per Sentinel-2 date, acquired the same day (minutes to two hours apart) with the same
-classes, front and clouds, sampled on a 30 m grid in EPSG:32633 whose pixel centres lie on multiples of 30 m
-as in real Landsat products (so the grid is 15 m off the Sentinel-2 60 m lattice; each 30 m pixel takes the
-10 m truth pixel 5 m south-east of its centre). Encodings follow SENSORS.md 2.2-2.5: SR ``round((rho + 0.2) /
-2.75e-5)``, ST ``round((T - 149) / 0.00341802)``, fill 0, QA_PIXEL words of 2.3 (fill 1), Landsat 7 SLC-off
-wedge gaps after 2003-05-31.
+classes, front and clouds, sampled on a 30 m grid in the glacier's UTM zone (EPSG:32633 for Kronebreen) whose
+pixel centres lie on multiples of 30 m as in real Landsat products (so the grid is 15 m off the Sentinel-2
+60 m lattice; each 30 m pixel takes the 10 m truth pixel 5 m south-east of its centre). Encodings follow
+SENSORS.md 2.2-2.5: SR ``round((rho + 0.2) / 2.75e-5)``, ST ``round((T - 149) / 0.00341802)``, fill 0,
+QA_PIXEL words of 2.3 (fill 1), Landsat 7 SLC-off wedge gaps after 2003-05-31.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import numpy as np
 
 from ml4earth_stac.archive import _bands as B
 from ml4earth_stac.archive import _scene as S
+from ml4earth_stac.archive._glaciers import KRONEBREEN, GlacierSite
 from ml4earth_stac.archive._grid import SceneGrid
-from ml4earth_stac.archive._spec import ArchiveSpec, ScenePlan, sun_angles
+from ml4earth_stac.archive._spec import EPSG, ArchiveSpec, ScenePlan, sun_angles
 
 PIXEL_M: Final = 30
 SR_SCALE: Final = 2.75e-5
@@ -30,8 +31,8 @@ SR_FILL: Final = 0
 QA_FILL: Final = 1
 SLC_FAILURE: Final = dt.date(2003, 5, 31)
 LAST_L7_YEAR: Final = 2021  # the archive gives Landsat 7 dates up to 2021 only (drifting orbit later)
-WRS_PATHS: Final = (208, 210, 212, 214, 216)
-WRS_ROW: Final = 4
+WRS_PATHS: Final = KRONEBREEN.wrs_paths
+WRS_ROW: Final = KRONEBREEN.wrs_row
 # Whole-pixel QA_PIXEL words (SENSORS.md 2.3): OLI/TIRS, then TM/ETM+ (no cirrus bits).
 QA_WORDS: Final = {
     True: {"land": 21824, "water": 21952, "snow": 30048, "shadow": 23888, "cloud": 22280},
@@ -137,6 +138,7 @@ class LandsatGrid:
     x0: float
     y0: float
     size: int
+    epsg: int = EPSG
 
     @property
     def transform(self) -> list[float]:
@@ -151,7 +153,7 @@ class LandsatGrid:
 
 def landsat_grid(grid: SceneGrid) -> LandsatGrid:
     """The Landsat grid inside the scene grid (pixel centres on multiples of 30 m)."""
-    return LandsatGrid(grid.x0 + 15.0, grid.y0 - 15.0, grid.size_px // 3 - 1)
+    return LandsatGrid(grid.x0 + 15.0, grid.y0 - 15.0, grid.size_px // 3 - 1, grid.epsg)
 
 
 def sample_layers(layers: S.SceneLayers, lgrid: LandsatGrid) -> S.SceneLayers:
@@ -159,31 +161,35 @@ def sample_layers(layers: S.SceneLayers, lgrid: LandsatGrid) -> S.SceneLayers:
     return layers.sample(3, 3, lgrid.size)
 
 
-def plan_landsat(spec: ArchiveSpec, plans: tuple[ScenePlan, ...]) -> tuple[LandsatPlan, ...]:
+def plan_landsat(
+    spec: ArchiveSpec, plans: tuple[ScenePlan, ...], site: GlacierSite = KRONEBREEN
+) -> tuple[LandsatPlan, ...]:
     """One Landsat acquisition per Sentinel-2 date: Landsat 7 (SLC-off) for every third date up to 2021.
 
     Args:
         spec: the archive spec (seed).
-        plans: the Sentinel-2 plans.
+        plans: the Sentinel-2 plans of the glacier.
+        site: the glacier (its WRS-2 paths and row, its own random stream).
 
     Returns:
         Landsat plans in the same order.
     """
-    rng = np.random.default_rng([spec.seed, 10])
+    rng = np.random.default_rng([spec.seed, 10] if site.key == 0 else [spec.seed, 10, 100 + site.key])
+    lon, lat = site.lon_lat
     out = []
     for plan in plans:
         t = plan.sensing_time + dt.timedelta(
             minutes=int(rng.integers(-120, 121)), seconds=int(rng.integers(60))
         )
         l7 = plan.index % 3 == 1 and t.year <= LAST_L7_YEAR
-        zenith, azimuth = sun_angles(t)
+        zenith, azimuth = sun_angles(t) if site.key == 0 else sun_angles(t, lat, lon)
         out.append(
             LandsatPlan(
                 index=plan.index,
                 sensing_time=t,
                 platform="landsat-7" if l7 else "landsat-8",
-                wrs_path=int(rng.choice(WRS_PATHS)),
-                wrs_row=WRS_ROW,
+                wrs_path=int(rng.choice(site.wrs_paths)),
+                wrs_row=site.wrs_row,
                 sun_zenith=zenith,
                 sun_azimuth=azimuth,
                 truth_item_id=plan.item_id,

@@ -22,7 +22,7 @@ from ml4earth_stac.archive._landsat import (
     LandsatGrid,
     LandsatPlan,
 )
-from ml4earth_stac.archive._spec import EPSG, LANDSAT_COLLECTION_ID
+from ml4earth_stac.archive._spec import LANDSAT_COLLECTION_ID
 
 LANDSAT_EXTENSIONS: Final = [
     "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
@@ -155,7 +155,7 @@ def landsat_properties(plan: LandsatPlan, lgrid: LandsatGrid, cloud_cover: float
         "sci:doi": DOI[plan.oli],
         "datetime": _iso(plan.sensing_time),
         "platform": plan.platform,
-        "proj:epsg": EPSG,
+        "proj:epsg": lgrid.epsg,
         "proj:shape": lgrid.shape,
         "description": "Landsat Collection 2 Level-2",
         "instruments": ["oli", "tirs"] if plan.oli else ["etm+"],
@@ -188,7 +188,7 @@ def landsat_item_dict(plan: LandsatPlan, lgrid: LandsatGrid, cloud_cover: float)
     """
     side = lgrid.size * PIXEL_M
     corners = [(lgrid.x0, lgrid.y0 - side), (lgrid.x0 + side, lgrid.y0 - side), (lgrid.x0 + side, lgrid.y0)]
-    ring = to_wgs84([*corners, (lgrid.x0, lgrid.y0), corners[0]])
+    ring = to_wgs84([*corners, (lgrid.x0, lgrid.y0), corners[0]], lgrid.epsg)
     lons, lats = [p[0] for p in ring], [p[1] for p in ring]
     return {
         "id": plan.item_id,

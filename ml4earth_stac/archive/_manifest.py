@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from ml4earth_stac.archive._spec import FORMAT_VERSION, ArchiveSpec
+from ml4earth_stac.archive._spec import DEFAULT_GLACIERS, FORMAT_VERSION, MGRS_TILE, ArchiveSpec
 from ml4earth_stac.errors import ArchiveError
 
 MANIFEST_NAME: Final = "manifest.json"
@@ -26,8 +26,9 @@ class SceneRecord:
         cloud_cover: ``eo:cloud_cover`` of the item (percent of valid pixels, SCL 8/9/10).
         aoi_cloud_fraction: fraction (0..1) of valid AOI pixels with SCL 8/9/10.
         nodata_corner: whether the scene has a swath-edge nodata corner.
-        front_mean_easting_m: mean easting of the calving front (EPSG:32633).
-        front_retreat_m: planned mean retreat since the first date.
+        front_mean_easting_m: mean easting of the calving front (in the glacier's UTM zone; EPSG:32633 for
+            Kronebreen).
+        front_retreat_m: planned mean retreat since the first date (negative: the front advanced).
     """
 
     item_id: str
@@ -53,7 +54,7 @@ class SensorItemRecord:
         platform: ``landsat-8``, ``landsat-7``, ``SENTINEL-1A`` or ``SENTINEL-1B``.
         truth_item_id: the Sentinel-2 item whose truth (zones, front, clouds) this scene shows.
         truth_datetime: sensing time of that Sentinel-2 item.
-        front_mean_easting_m: mean easting of the calving front of that date (EPSG:32633).
+        front_mean_easting_m: mean easting of the calving front of that date (the glacier's UTM zone).
         slc_off: Landsat 7 scene with SLC-off gaps (False for every other item).
     """
 
@@ -66,6 +67,70 @@ class SensorItemRecord:
     truth_datetime: str
     front_mean_easting_m: float
     slc_off: bool = False
+
+
+@dataclass(frozen=True)
+class GlacierRecord:
+    """One glacier (AOI) of the archive and its items.
+
+    Attributes:
+        name: AOI name, e.g. ``kronebreen`` or ``negribreen`` (an entry of ``ArchiveSpec.glaciers``).
+        glacier: glacier name (``Kronebreen``), the ``glacier`` property of its fronts in ``fronts.geojson``.
+        epsg: EPSG code of every raster of its items (32633 for Kronebreen, 32634 for Negribreen).
+        mgrs_tile: Sentinel-2 tile of its items (``33XVH``, ``34XDN``).
+        aoi_geometry_wgs84: GeoJSON Polygon of the AOI (front, sea, glacier and rock).
+        aoi_bbox_utm: AOI [xmin, ymin, xmax, ymax] in ``epsg``.
+        scene_bbox_utm: scene [xmin, ymin, xmax, ymax] in ``epsg``.
+        item_ids: its Sentinel-2 item ids sorted by datetime.
+        scenes: per-item truth summaries, in ``item_ids`` order.
+        extra_items: its items of the other sensors of ``spec.sensors``.
+    """
+
+    name: str
+    glacier: str
+    epsg: int
+    mgrs_tile: str
+    aoi_geometry_wgs84: dict[str, Any]
+    aoi_bbox_utm: tuple[float, float, float, float]
+    scene_bbox_utm: tuple[float, float, float, float]
+    item_ids: tuple[str, ...]
+    scenes: tuple[SceneRecord, ...]
+    extra_items: tuple[SensorItemRecord, ...] = ()
+
+    def items_of(self, collection_id: str) -> tuple[SensorItemRecord, ...]:
+        """Its extra items of one collection (e.g. ``landsat-c2-l2``), sorted by truth date."""
+        return tuple(r for r in self.extra_items if r.collection_id == collection_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "name": self.name,
+            "glacier": self.glacier,
+            "epsg": self.epsg,
+            "mgrs_tile": self.mgrs_tile,
+            "aoi_geometry_wgs84": self.aoi_geometry_wgs84,
+            "aoi_bbox_utm": list(self.aoi_bbox_utm),
+            "scene_bbox_utm": list(self.scene_bbox_utm),
+            "item_ids": list(self.item_ids),
+            "scenes": [vars(s) for s in self.scenes],
+            "extra_items": [vars(r) for r in self.extra_items],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GlacierRecord:
+        """Rebuild a record from :meth:`to_dict` output."""
+        return cls(
+            name=data["name"],
+            glacier=data["glacier"],
+            epsg=int(data["epsg"]),
+            mgrs_tile=data["mgrs_tile"],
+            aoi_geometry_wgs84=data["aoi_geometry_wgs84"],
+            aoi_bbox_utm=tuple(data["aoi_bbox_utm"]),
+            scene_bbox_utm=tuple(data["scene_bbox_utm"]),
+            item_ids=tuple(data["item_ids"]),
+            scenes=tuple(SceneRecord(**s) for s in data["scenes"]),
+            extra_items=tuple(SensorItemRecord(**r) for r in data.get("extra_items", [])),
+        )
 
 
 @dataclass(frozen=True)
@@ -86,6 +151,10 @@ class ArchiveManifest:
         scenes: per-item truth summaries, in ``item_ids`` order.
         extra_items: items of the other sensors of ``spec.sensors`` (empty for a Sentinel-2 only archive),
             stored under ``<root>/<collection_id>/items/<item_id>.json``.
+        glaciers: every glacier of ``spec.glaciers`` in that order, Kronebreen's record repeating the
+            fields above (``item_ids``, ``scenes``, ``extra_items``, ``epsg`` ... are Kronebreen's only).
+            Left out, it is derived from those fields (a single-glacier archive; its manifest.json has no
+            ``glaciers`` key).
     """
 
     root: Path
@@ -100,6 +169,41 @@ class ArchiveManifest:
     scene_bbox_utm: tuple[float, float, float, float]
     scenes: tuple[SceneRecord, ...]
     extra_items: tuple[SensorItemRecord, ...] = ()
+    glaciers: tuple[GlacierRecord, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.glaciers:
+            object.__setattr__(self, "glaciers", (self.kronebreen_record(),))
+
+    def kronebreen_record(self) -> GlacierRecord:
+        """The single-glacier fields as a :class:`GlacierRecord`."""
+        return GlacierRecord(
+            name=self.aoi_name,
+            glacier=self.glacier,
+            epsg=self.epsg,
+            mgrs_tile=MGRS_TILE,
+            aoi_geometry_wgs84=self.aoi_geometry_wgs84,
+            aoi_bbox_utm=self.aoi_bbox_utm,
+            scene_bbox_utm=self.scene_bbox_utm,
+            item_ids=self.item_ids,
+            scenes=self.scenes,
+            extra_items=self.extra_items,
+        )
+
+    def glacier_record(self, name: str) -> GlacierRecord:
+        """The record of one glacier by AOI name (``negribreen``).
+
+        Raises:
+            ArchiveError: when the archive has no such glacier.
+        """
+        for record in self.glaciers:
+            if record.name == name:
+                return record
+        names = [r.name for r in self.glaciers]
+        raise ArchiveError(
+            f"the archive at {self.root} has no glacier {name!r} (it has {names}); "
+            "build it with ArchiveSpec(glaciers=...) naming it."
+        )
 
     @property
     def collection_ids(self) -> tuple[str, ...]:
@@ -126,18 +230,25 @@ class ArchiveManifest:
             "scene_bbox_utm": list(self.scene_bbox_utm),
             "scenes": [vars(s) for s in self.scenes],
             "extra_items": [vars(r) for r in self.extra_items],
-        }
+        } | self._glaciers_dict()
+
+    def _glaciers_dict(self) -> dict[str, Any]:
+        if tuple(self.spec.glaciers) == DEFAULT_GLACIERS:
+            return {}
+        return {"glaciers": [g.to_dict() for g in self.glaciers]}
 
     def item_path(self, item_id: str) -> Path:
         """Path of an item JSON file (Sentinel-2 in ``items/``, other sensors in ``<collection>/items/``)."""
-        for record in self.extra_items:
-            if record.item_id == item_id:
-                return self.root / record.collection_id / "items" / f"{item_id}.json"
+        for glacier in self.glaciers:
+            for record in glacier.extra_items:
+                if record.item_id == item_id:
+                    return self.root / record.collection_id / "items" / f"{item_id}.json"
         return self.root / "items" / f"{item_id}.json"
 
     def all_item_paths(self) -> tuple[Path, ...]:
-        """Item files of every collection."""
-        return tuple(self.item_path(i) for i in (*self.item_ids, *(r.item_id for r in self.extra_items)))
+        """Item files of every collection and every glacier."""
+        ids = [i for g in self.glaciers for i in (*g.item_ids, *(r.item_id for r in g.extra_items))]
+        return tuple(self.item_path(i) for i in ids)
 
 
 def write_manifest(manifest: ArchiveManifest) -> None:
@@ -186,6 +297,7 @@ def load_manifest(root: Path) -> ArchiveManifest:
             scene_bbox_utm=tuple(data["scene_bbox_utm"]),
             scenes=tuple(SceneRecord(**s) for s in data["scenes"]),
             extra_items=tuple(SensorItemRecord(**r) for r in data.get("extra_items", [])),
+            glaciers=tuple(GlacierRecord.from_dict(g) for g in data.get("glaciers", [])),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ArchiveError(

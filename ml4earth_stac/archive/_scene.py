@@ -188,7 +188,7 @@ def _shift(a: np.ndarray, drow: int, dcol: int) -> np.ndarray:
 
 
 def scene_layers(
-    geo: Geography, plan: ScenePlan, seed: int, swath_edge: bool = True
+    geo: Geography, plan: ScenePlan, seed: int, swath_edge: bool = True, mirror: bool = False
 ) -> tuple[SceneLayers, np.ndarray]:
     """All 10 m layers of one date and its front position per row.
 
@@ -198,13 +198,17 @@ def scene_layers(
         seed: archive seed.
         swath_edge: cut the Sentinel-2 swath-edge nodata corner of the plan (False: the whole scene is
             valid, as the other sensors see it; everything else is identical).
+        mirror: flip the surface (classes, plume) west-east, for a glacier whose sea lies east of the
+            front; clouds, shadows and the swath edge are not flipped.
 
     Returns:
-        (layers, front u per row).
+        (layers, front u per row in the flow frame: sea west of it; the map u is ``1 - u`` when mirrored).
     """
     rng = np.random.default_rng([seed, 1, plan.index])
     fu = front_u(geo, plan, rng)
     cls, plume = surface_classes(geo, plan, fu, rng)
+    if mirror:
+        cls, plume = np.ascontiguousarray(cls[:, ::-1]), np.ascontiguousarray(plume[:, ::-1])
     valid = valid_mask(geo.n, plan.nodata_corner if swath_edge else -1)
     cls[~valid] = B.NODATA
     cloud, cirrus, shadow = clouds(geo.n, plan, rng)

@@ -1,6 +1,7 @@
 """Sentinel-1 RTC scenes (PC ``sentinel-1-rtc``) showing the surface truth of the Sentinel-2 dates.
 
-One IW acquisition per Sentinel-2 date, the same day, on the 10 m scene grid in EPSG:32633: ``vv`` and ``vh``
+One IW acquisition per Sentinel-2 date, the same day, on the 10 m scene grid (EPSG:32633 for Kronebreen; a
+second glacier gets the next slice of the same datatake, on its own grid and zone): ``vv`` and ``vh``
 are LINEAR terrain-flattened gamma0, float32, nodata -32768 outside the swath (a slanted strip along the west
 or east edge), per-surface backscatter of SENSORS.md 3.3 (summer: wet snow darker than bare ice), wind-
 roughened open water, bright iceberg targets, gamma-distributed multiplicative speckle of 4.4 looks and no
@@ -11,7 +12,7 @@ clouds. Items follow the PC shape: STAC 1.0.0, ``proj:epsg`` and a 9-coefficient
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import numpy as np
@@ -41,6 +42,7 @@ BACKSCATTER_DB: Final = np.array(
 WIND_DB: Final = (3.5, 1.5)  # std of the wind-driven sea backscatter (VV, VH)
 SEA_RANGE_DB: Final = ((-26.0, -12.0), (-30.0, -21.0))
 BERG_TARGET_DB: Final = 6.0
+SLICE_STEP_S: Final = 23  # slices of 25 s overlap by about 2 s
 SWATH_EDGE: Final = (0.04, 0.08)  # nodata strip width at the top, widening per unit v
 S1_EXTENSIONS: Final = [
     "https://stac-extensions.github.io/sar/v1.0.0/schema.json",
@@ -68,6 +70,7 @@ class S1Plan:
     absolute_orbit: int
     datatake_id: int
     truth_item_id: str
+    slice_number: int = 3
 
     @property
     def end_time(self) -> dt.datetime:
@@ -121,6 +124,27 @@ def plan_s1(spec: ArchiveSpec, plans: tuple[ScenePlan, ...]) -> tuple[S1Plan, ..
             )
         )
     return tuple(out)
+
+
+def next_slice_plans(base: tuple[S1Plan, ...], truth: tuple[ScenePlan, ...]) -> tuple[S1Plan, ...]:
+    """The next slice of each datatake of ``base`` (another glacier of the same pass), showing ``truth``.
+
+    Args:
+        base: Kronebreen's Sentinel-1 plans.
+        truth: the other glacier's Sentinel-2 plans, same dates in the same order.
+
+    Returns:
+        Plans starting ``SLICE_STEP_S`` later, slice number + 1, same platform, orbit and datatake.
+    """
+    return tuple(
+        replace(
+            p,
+            start_time=p.start_time + dt.timedelta(seconds=SLICE_STEP_S),
+            slice_number=p.slice_number + 1,
+            truth_item_id=t.item_id,
+        )
+        for p, t in zip(base, truth, strict=True)
+    )
 
 
 def swath_corners_uv(plan: S1Plan) -> list[tuple[float, float]]:
@@ -177,7 +201,7 @@ def gamma0(layers: S.SceneLayers, plan: S1Plan, seed: int) -> dict[str, np.ndarr
 
 
 def s1_properties(
-    plan: S1Plan, transform: list[float], shape: list[int], bbox: list[float]
+    plan: S1Plan, transform: list[float], shape: list[int], bbox: list[float], epsg: int = EPSG
 ) -> dict[str, Any]:
     """PC ``sentinel-1-rtc`` item properties."""
     designator = "2016-025A" if plan.platform.endswith("B") else "2014-016A"
@@ -186,7 +210,7 @@ def s1_properties(
         "platform": plan.platform,
         "s1:shape": [shape[1], shape[0]],
         "proj:bbox": bbox,
-        "proj:epsg": EPSG,
+        "proj:epsg": epsg,
         "proj:shape": shape,
         "end_datetime": plan.end_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "constellation": "Sentinel-1",
@@ -195,7 +219,7 @@ def s1_properties(
         "s1:datatake_id": str(plan.datatake_id),
         "start_datetime": plan.start_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "s1:orbit_source": "RESORB",
-        "s1:slice_number": "3",
+        "s1:slice_number": str(plan.slice_number),
         "s1:total_slices": "5",
         "sar:looks_range": 5,
         "sat:orbit_state": plan.orbit_state,
@@ -250,7 +274,7 @@ def s1_item_dict(plan: S1Plan, grid: SceneGrid, files: dict[str, tuple[int, str]
     Returns:
         The item as a JSON-ready dict.
     """
-    ring = to_wgs84(ring_xy(grid, swath_corners_uv(plan), per_edge=4))
+    ring = to_wgs84(ring_xy(grid, swath_corners_uv(plan), per_edge=4), grid.epsg)
     lons, lats = [p[0] for p in ring], [p[1] for p in ring]
     assets = {
         key: {"href": s1_href(plan, key), "file:size": size, "file:checksum": md5, **_pol_asset(key)}
@@ -264,7 +288,7 @@ def s1_item_dict(plan: S1Plan, grid: SceneGrid, files: dict[str, tuple[int, str]
         "assets": assets,
         "geometry": {"type": "Polygon", "coordinates": [ring]},
         "collection": S1_COLLECTION_ID,
-        "properties": s1_properties(plan, grid.transform(10), list(grid.shape(10)), grid.bbox),
+        "properties": s1_properties(plan, grid.transform(10), list(grid.shape(10)), grid.bbox, grid.epsg),
         "stac_extensions": list(S1_EXTENSIONS),
         "stac_version": "1.0.0",
     }

@@ -20,6 +20,9 @@ S1_COLLECTION_ID: Final = "sentinel-1-rtc"
 Provider = Literal["planetary-computer", "earth-search"]
 PROVIDERS: Final = ("planetary-computer", "earth-search")
 SENSORS: Final = ("sentinel-2", "landsat", "sentinel-1")
+# Glaciers an archive can hold (see _glaciers); Kronebreen is always one of them.
+GLACIERS: Final = ("kronebreen", "negribreen")
+DEFAULT_GLACIERS: Final = ("kronebreen",)
 # Collection of every sensor; the Sentinel-2 collection keeps its id under both providers.
 COLLECTION_OF_SENSOR: Final = {
     "sentinel-2": COLLECTION_ID,
@@ -67,6 +70,9 @@ class ArchiveSpec:
             seed gives the same surface under both.
         sensors: ``"sentinel-2"`` plus optionally ``"landsat"`` (``landsat-c2-l2``) and ``"sentinel-1"``
             (``sentinel-1-rtc``), each a Planetary Computer shaped collection showing the truth of every date.
+        glaciers: AOIs of the archive: ``"kronebreen"`` (always; EPSG:32633, tile 33XVH) plus optionally
+            ``"negribreen"`` (east coast of Spitsbergen, scenes in EPSG:32634, tile 34XDN). Every date is one
+            overpass seen by each glacier's own items (other tile, other Landsat path, next S1 slice).
     """
 
     n_dates: int = 8
@@ -81,10 +87,14 @@ class ArchiveSpec:
     nodata_corner_probability: float = 0.4
     provider: Provider = "planetary-computer"
     sensors: tuple[str, ...] = ("sentinel-2",)
+    glaciers: tuple[str, ...] = DEFAULT_GLACIERS
 
     def to_dict(self) -> dict[str, Any]:
-        """The spec as JSON-ready dict (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        """The spec as JSON-ready dict (tuples become lists; default ``glaciers`` left out, as before)."""
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        if tuple(self.glaciers) == DEFAULT_GLACIERS:
+            del out["glaciers"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ArchiveSpec:
@@ -113,16 +123,27 @@ class ScenePlan:
     sun_zenith: float
     sun_azimuth: float
     provider: str = "planetary-computer"
+    mgrs_tile: str = MGRS_TILE
+
+    @property
+    def epsg(self) -> int:
+        """EPSG code of the tile's UTM zone (north), e.g. 32633 for ``33XVH``."""
+        return tile_epsg(self.mgrs_tile)
 
     @property
     def item_id(self) -> str:
         """PC id ``S2B_MSIL2A_<sensing>_R<orbit>_T<tile>_<generation>``, ES id ``S2B_<tile>_<date>_0_L2A``."""
         if self.provider == "earth-search":
-            return f"S2{self.platform[-1]}_{MGRS_TILE}_{self.sensing_time:%Y%m%d}_0_L2A"
+            return f"S2{self.platform[-1]}_{self.mgrs_tile}_{self.sensing_time:%Y%m%d}_0_L2A"
         return (
             f"S2{self.platform[-1]}_MSIL2A_{self.sensing_time:%Y%m%dT%H%M%S}_R{self.relative_orbit:03d}"
-            f"_T{MGRS_TILE}_{self.generation_time:%Y%m%dT%H%M%S}"
+            f"_T{self.mgrs_tile}_{self.generation_time:%Y%m%dT%H%M%S}"
         )
+
+
+def tile_epsg(mgrs_tile: str) -> int:
+    """EPSG code of the northern UTM zone of an MGRS tile id (``"34XDN"`` -> 32634)."""
+    return 32600 + int(mgrs_tile[:2])
 
 
 def check_spec(spec: ArchiveSpec) -> None:
@@ -153,6 +174,9 @@ def check_spec(spec: ArchiveSpec) -> None:
         problems.append(
             f"sensors={spec.sensors!r} must hold 'sentinel-2' and optionally 'landsat', 'sentinel-1'"
         )
+    glaciers = tuple(spec.glaciers)
+    if AOI_NAME not in glaciers or len(set(glaciers)) != len(glaciers) or not set(glaciers) <= set(GLACIERS):
+        problems.append(f"glaciers={spec.glaciers!r} must hold 'kronebreen' and optionally 'negribreen'")
     if problems:
         raise ArchiveError("invalid ArchiveSpec: " + "; ".join(problems) + ". Fix the ArchiveSpec arguments.")
 
@@ -179,12 +203,12 @@ def _dates(spec: ArchiveSpec, rng: np.random.Generator) -> list[dt.datetime]:
     return sorted(out)
 
 
-def sun_angles(t: dt.datetime) -> tuple[float, float]:
-    """Approximate mean solar zenith/azimuth (degrees) at 78.9 N for a sensing time."""
+def sun_angles(t: dt.datetime, lat_deg: float = 78.9, lon_deg: float = 12.45) -> tuple[float, float]:
+    """Approximate mean solar zenith/azimuth (degrees) at a place (default Kronebreen) for a sensing time."""
     doy = t.timetuple().tm_yday
     decl = 23.44 * np.sin(2 * np.pi * (284 + doy) / 365.0)
-    hour_angle = 15.0 * (t.hour + t.minute / 60 + 12.45 / 15 - 12)
-    lat, d, h = np.radians(78.9), np.radians(decl), np.radians(hour_angle)
+    hour_angle = 15.0 * (t.hour + t.minute / 60 + lon_deg / 15 - 12)
+    lat, d, h = np.radians(lat_deg), np.radians(decl), np.radians(hour_angle)
     elev = np.arcsin(np.sin(lat) * np.sin(d) + np.cos(lat) * np.cos(d) * np.cos(h))
     azimuth = (180.0 + hour_angle * 0.95) % 360
     return float(90.0 - np.degrees(elev)), float(azimuth)
