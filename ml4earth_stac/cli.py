@@ -28,6 +28,7 @@ DEFAULT_RECIPE: Final = Path("catalog/svalbard-calving-fronts.yaml")
 DEFAULT_ARCHIVE: Final = Path("sample-archive")
 DEFAULT_OUTPUT: Final = Path("outputs")
 DEMO_SENSORS: Final = ("sentinel-2", "landsat", "sentinel-1")
+DEMO_GLACIERS: Final = ("kronebreen", "negribreen")
 
 
 def _fail(exc: Exception) -> None:
@@ -54,11 +55,20 @@ def archive_build(
     provider: Annotated[str, typer.Option(help="planetary-computer or earth-search (Sentinel-2 items)")] = (
         "planetary-computer"
     ),
+    glaciers: Annotated[str, typer.Option(help="comma-separated: kronebreen,negribreen")] = ",".join(
+        DEMO_GLACIERS
+    ),
 ) -> None:
     """Build (or reuse) the seeded sample archive of scenes over Kronebreen, Svalbard."""
     from ml4earth_stac.archive import ArchiveSpec, build_sample_archive
 
-    spec = ArchiveSpec(n_dates=dates, seed=seed, sensors=tuple(sensors.split(",")), provider=provider)
+    spec = ArchiveSpec(
+        n_dates=dates,
+        seed=seed,
+        sensors=tuple(sensors.split(",")),
+        provider=provider,
+        glaciers=tuple(glaciers.split(",")),
+    )
     manifest = build_sample_archive(root, spec)
     console.print(f"sample archive: {len(manifest.item_ids)} scenes in {root}")
 
@@ -128,7 +138,7 @@ def demo(
     """Build the sample archive, serve it on 127.0.0.1, run the Svalbard recipe on it, validate the result."""
     from ml4earth_stac.archive import ArchiveServer, ArchiveSpec, build_sample_archive
 
-    build_sample_archive(archive, ArchiveSpec(sensors=DEMO_SENSORS))
+    build_sample_archive(archive, ArchiveSpec(sensors=DEMO_SENSORS, glaciers=DEMO_GLACIERS))
     with ArchiveServer(archive) as server:
         run(
             recipe,

@@ -50,7 +50,7 @@ def recipe_for_archive(manifest, **overrides):
     from ml4earth_stac.config import Recipe, load_recipe
 
     raw = load_recipe(REPO_ROOT / "catalog" / "svalbard-calving-fronts.yaml").model_dump(mode="json")
-    raw["aois"] = [{"name": manifest.aoi_name, "geometry": manifest.aoi_geometry_wgs84}]
+    raw["aois"] = [{"name": g.name, "geometry": g.aoi_geometry_wgs84} for g in manifest.glaciers]
     raw["sources"] = [s for s in raw["sources"] if s["collection"] in manifest.collection_ids]
     for source in raw["sources"]:
         source["provider"] = manifest.spec.provider

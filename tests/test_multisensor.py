@@ -6,6 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
+import rasterio.transform
+import rasterio.warp
 import xarray as xr
 
 from ml4earth_stac.archive import ArchiveServer, ArchiveSpec, build_sample_archive
@@ -14,8 +17,16 @@ from ml4earth_stac.pipeline import run_benchmark
 from ml4earth_stac.stac.validate import validate_tree
 from tests.conftest import ALL_SENSORS, recipe_for_archive
 
-SPEC = {"n_dates": 4, "seed": 5, "scene_size_px": 1200, "sensors": ALL_SENSORS, "overcast_scene": False}
+SPEC = {
+    "n_dates": 4,
+    "seed": 5,
+    "scene_size_px": 1200,
+    "sensors": ALL_SENSORS,
+    "overcast_scene": False,
+    "glaciers": ("kronebreen", "negribreen"),
+}
 GROUPS = ("kronebreen/sentinel-2", "kronebreen/landsat", "kronebreen/sentinel-1")
+NEGRIBREEN = ("negribreen/sentinel-2", "negribreen/landsat", "negribreen/sentinel-1")
 
 
 def _run(root: Path, output: Path, provider: str):
@@ -44,7 +55,7 @@ def _open(output: Path, group: str) -> xr.Dataset:
 
 def test_every_sensor_lands_on_the_same_grid(both_providers) -> None:
     output, (manifest, report) = both_providers[0], both_providers[1]
-    assert set(report.used) == set(GROUPS) and all(report.used[g] for g in GROUPS)
+    assert set(report.used) == {*GROUPS, *NEGRIBREEN} and all(report.used.values())
     cubes = {group: _open(output, group) for group in GROUPS}
     reference = cubes["kronebreen/sentinel-2"]
     for group, cube in cubes.items():
@@ -103,3 +114,47 @@ def test_provider_switch_gives_the_same_cube(both_providers) -> None:
     assert shifted.any(), "the archive has scenes on both sides of baseline 04.00"
     assert (s2_pc.boa_offset.values[shifted] == np.float32(-0.1)).all()
     assert (s2_es.boa_offset.values[shifted] == 0).all()
+
+
+def test_scenes_of_the_neighbouring_zone_are_reprojected(both_providers) -> None:
+    """Negribreen's scenes come in UTM 34N; the recipe's grid is 33N: every sensor must line up with the
+    truth zones warped the same way (water dark, ice bright), which a mis-placed scene would not."""
+    output, (manifest, _) = both_providers[0], both_providers[1]
+    record = manifest.glacier_record("negribreen")
+    assert record.epsg == 32634
+    for group, variable, band in (
+        ("negribreen/sentinel-2", "reflectance", "B03"),
+        ("negribreen/landsat", "reflectance", "green"),
+        ("negribreen/sentinel-1", "backscatter", "vv"),
+    ):
+        cube = _open(output, group)
+        assert cube.attrs["proj:code"] == "EPSG:32633", group
+        for t in range(cube.sizes["time"]):
+            zones = _zones_on_grid(manifest.root, record.item_ids, cube, t)
+            values = cube[variable].isel(time=t).sel(band=band).values
+            ocean, ice = np.nanmedian(values[zones == 3]), np.nanmedian(values[zones == 2])
+            if variable == "backscatter":
+                assert ocean < ice - 5, (group, t, ocean, ice)
+            else:
+                assert ocean < 0.1 < 0.25 < ice, (group, t, ocean, ice)
+
+
+def _zones_on_grid(root: Path, s2_item_ids, cube: xr.Dataset, t: int) -> np.ndarray:
+    """The Sentinel-2 truth zones of the same date (34N, 10 m), warped onto the cube's 33N grid."""
+    date = str(cube.time.values[t])[:10].replace("-", "")
+    item_id = next(i for i in s2_item_ids if date in i)
+    x, y = cube.x.values, cube.y.values
+    resolution = float(x[1] - x[0])
+    transform = rasterio.transform.from_origin(
+        x[0] - resolution / 2, y[0] + resolution / 2, resolution, resolution
+    )
+    zones = np.zeros((y.size, x.size), dtype="uint8")
+    with rasterio.open(root / "truth" / "zones" / f"{item_id}.tif") as src:
+        rasterio.warp.reproject(
+            rasterio.band(src, 1),
+            zones,
+            dst_transform=transform,
+            dst_crs="EPSG:32633",
+            resampling=rasterio.warp.Resampling.nearest,
+        )
+    return zones
