@@ -17,7 +17,11 @@ from rich.table import Table
 
 @dataclass(frozen=True)
 class Skip:
-    """One scene (or AOI) left out, with a reason key and a human-readable detail."""
+    """One scene (or a whole AOI/sensor group) left out, with a reason key and a human-readable detail.
+
+    Attributes:
+        aoi: the ``<aoi>/<sensor>`` group the scene was searched for.
+    """
 
     aoi: str
     item_id: str
@@ -72,8 +76,8 @@ class RunReport:
         """Print the run summary table and the skip reasons."""
         console = console or Console()
         table = Table(title=f"ml4earth run summary: {self.benchmark}")
-        for column in ("AOI", "found", "used", "skipped"):
-            table.add_column(column, justify="right" if column != "AOI" else "left")
+        for column in ("AOI/sensor", "found", "used", "skipped"):
+            table.add_column(column, justify="right" if column != "AOI/sensor" else "left")
         skipped = Counter(s.aoi for s in self.skipped)
         for aoi in sorted(set(self.found) | set(self.used)):
             table.add_row(
