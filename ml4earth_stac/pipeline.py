@@ -34,7 +34,7 @@ from ml4earth_stac.sources.signing import sign_assets, signer_for
 from ml4earth_stac.stac import publish
 from ml4earth_stac.stac.build import PublishedScene
 from ml4earth_stac.stac.quicklook import true_colour_preview
-from ml4earth_stac.store.cube import CubeLayout, CubeWriter, consolidate
+from ml4earth_stac.store.cube import CubeLayout, CubeWriter, consolidate, group_path
 
 LOG = logging.getLogger(__name__)
 PLAN_NAME: Final = "plan.json"
@@ -71,7 +71,7 @@ class AoiScenes:
     @property
     def group(self) -> str:
         """The cube group and report key, ``<aoi>/<sensor>``."""
-        return f"{self.aoi}/{self.source.sensor}"
+        return group_path(self.aoi, self.source.sensor)
 
 
 def start_run(recipe: Recipe, settings: RunSettings) -> Run:

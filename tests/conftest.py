@@ -61,3 +61,13 @@ def recipe_for_archive(manifest, **overrides):
             target = target[key]
         target[leaf] = value
     return Recipe.model_validate(raw)
+
+
+def stac_items_in(path: Path) -> list[dict]:
+    """The STAC items of a JSON file: the item itself or the features of a FeatureCollection; none else."""
+    import json
+
+    doc = json.loads(path.read_text())
+    if doc.get("type") == "FeatureCollection":
+        return list(doc["features"])
+    return [doc] if doc.get("type") == "Feature" else []

@@ -26,6 +26,7 @@ import xarray as xr
 
 from ml4earth_stac.errors import LoadError, SourceError
 from ml4earth_stac.sensors._bands import REFLECTANCE_UNITS
+from ml4earth_stac.sensors._metadata import properties_and_label
 
 ArrayT = TypeVar("ArrayT")
 Provider = Literal["planetary-computer", "earth-search", "usgs"]
@@ -490,10 +491,4 @@ def _keys_of(band: LandsatBand) -> tuple[str, str]:
 
 
 def _properties(obj: Mapping[str, Any]) -> tuple[Mapping[str, Any], str]:
-    """The properties of an item dict (or the mapping itself) and a label naming the item for messages."""
-    if not isinstance(obj, Mapping):
-        raise SourceError(f"expected an item dict or its properties, got {type(obj).__name__}")
-    props = obj.get("properties")
-    if isinstance(props, Mapping):
-        return props, f"item {obj.get('id', '<no id>')}"
-    return obj, f"item {obj.get('landsat:scene_id', '<properties>')}"
+    return properties_and_label(obj, "landsat:scene_id")

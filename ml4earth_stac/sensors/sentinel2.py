@@ -22,6 +22,7 @@ import xarray as xr
 
 from ml4earth_stac.errors import LoadError, SourceError
 from ml4earth_stac.sensors._bands import PROVIDERS, REFLECTANCE_UNITS, BandInfo, Provider
+from ml4earth_stac.sensors._metadata import properties_and_label
 
 ArrayT = TypeVar("ArrayT")
 
@@ -272,13 +273,7 @@ def detect_provider(item: Mapping[str, Any]) -> Provider:
 
 
 def _properties(obj: Mapping[str, Any]) -> tuple[Mapping[str, Any], str]:
-    """The properties of an item dict (or the mapping itself) and a label naming the item for messages."""
-    if not isinstance(obj, Mapping):
-        raise SourceError(f"expected an item dict or its properties, got {type(obj).__name__}")
-    props = obj.get("properties")
-    if isinstance(props, Mapping):
-        return props, f"item {obj.get('id', '<no id>')}"
-    return obj, f"item {obj.get('s2:product_uri', obj.get('s2:granule_id', '<properties>'))}"
+    return properties_and_label(obj, "s2:product_uri", "s2:granule_id")
 
 
 def _href_host(asset: Any) -> str:

@@ -17,6 +17,7 @@ import shapely.geometry
 from ml4earth_stac.config import Recipe
 from ml4earth_stac.grid import GridSpec
 from ml4earth_stac.sensors.adapters import SensorAdapter
+from ml4earth_stac.store.cube import group_path
 
 STAC_VERSION: Final = "1.1.0"
 ZARR_MEDIA_TYPE: Final = "application/vnd+zarr"
@@ -55,7 +56,7 @@ class PublishedScene:
     @property
     def group(self) -> str:
         """The cube group holding this scene."""
-        return f"{self.aoi}/{self.sensor}"
+        return group_path(self.aoi, self.sensor)
 
     @property
     def stac_id(self) -> str:

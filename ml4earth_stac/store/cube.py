@@ -45,6 +45,11 @@ COMPRESSOR: Final = zarr.codecs.BloscCodec(
 )
 
 
+def group_path(aoi: str, sensor: str) -> str:
+    """The Zarr group of one AOI and sensor, ``<aoi>/<sensor>`` (also the run report's key)."""
+    return f"{aoi}/{sensor}"
+
+
 @dataclass(frozen=True)
 class CubeLayout:
     """Where one AOI/sensor group lives and how it is chunked."""
@@ -64,7 +69,7 @@ class CubeLayout:
     @property
     def group(self) -> str:
         """The Zarr group path, ``<aoi>/<sensor>``."""
-        return f"{self.aoi}/{self.sensor}"
+        return group_path(self.aoi, self.sensor)
 
     @property
     def data_variables(self) -> tuple[str, ...]:

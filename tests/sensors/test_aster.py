@@ -17,6 +17,7 @@ from rasterio.transform import from_origin
 
 from ml4earth_stac.errors import LoadError, SourceError
 from ml4earth_stac.sensors import aster
+from tests.conftest import stac_items_in
 
 PC_AST = Path("stac-items/planetary-computer/aster-l1t")
 STX_AST = Path("stac-items/stactools-generated/aster")
@@ -27,18 +28,10 @@ RESOLUTION = {"VNIR": 15.0, "SWIR": 30.0, "TIR": 90.0}
 LATE = {"id": "AST_L1T_late", "properties": {"datetime": "2009-07-01T03:00:00Z"}}
 
 
-def _items(path: Path) -> list[dict[str, Any]]:
-    """The STAC items of a file: the item itself or the features of a FeatureCollection; none for others."""
-    doc = json.loads(path.read_text())
-    if doc.get("type") == "FeatureCollection":
-        return list(doc["features"])
-    return [doc] if doc.get("type") == "Feature" else []
-
-
 @pytest.fixture(scope="module")
 def real_items(reference_dir: Path) -> list[dict[str, Any]]:
     files = sorted((reference_dir / PC_AST).glob("*.json")) + sorted((reference_dir / STX_AST).glob("*.json"))
-    items = [item for file in files for item in _items(file)]
+    items = [item for file in files for item in stac_items_in(file)]
     assert len(items) == 4, "2 PC items + 1 in items-page.limit1 + 1 stactools example"
     return items
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from ml4earth_stac.errors import LoadError, SourceError
 from ml4earth_stac.sensors import landsat as ls
+from tests.conftest import stac_items_in
 
 SCENE_ID = "LC08_L2SP_001062_20201031_20201106_02_T2"
 SCENE = Path("rasters/landsat-8-c2-l2") / SCENE_ID
@@ -31,20 +32,13 @@ RADSAT_BITFIELD_NAMES = {"occlusion": "terrain_occlusion", "dropped": "dropped_p
 QA_BITFIELD_NAMES = {"dilated": "dilated_cloud", "shadow": "cloud_shadow"}  # USGS spelling -> ours
 
 
-def _items(path: Path) -> list[dict[str, Any]]:
-    doc = json.loads(path.read_text())
-    if doc.get("type") == "FeatureCollection":
-        return list(doc["features"])
-    return [doc] if doc.get("type") == "Feature" else []
-
-
 @pytest.fixture(scope="module")
 def items(reference_dir: Path) -> list[tuple[dict[str, Any], str]]:
     found = [
         (item, provider)
         for folder, provider in ITEM_FOLDERS.items()
         for path in sorted((reference_dir / folder).glob("*.json"))
-        for item in _items(path)
+        for item in stac_items_in(path)
     ]
     # PC 4 + 1 in items-page, ES 1, USGS 3, stactools 5, L8 scene SR + ST
     assert len(found) == 16
