@@ -381,6 +381,7 @@ __all__ = [
     "AoiScenes",
     "start_run",
     "find_scenes",
+    "find_all_scenes",
     "is_up_to_date",
     "ingest_aoi",
     "publish_run",

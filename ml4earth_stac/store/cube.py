@@ -326,12 +326,3 @@ def consolidate(store: Path) -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
         zarr.consolidate_metadata(str(store), zarr_format=3)
-
-
-def written_item_ids(store: Path, group: str) -> list[str]:
-    """Item ids already in a group of a published store, in time order ([] if the group is absent)."""
-    try:
-        dataset = xr.open_zarr(store, group=group, consolidated=True)
-    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError, ValueError):
-        return []
-    return [str(v) for v in dataset["item_id"].values]
