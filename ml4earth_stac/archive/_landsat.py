@@ -21,15 +21,19 @@ from ml4earth_stac.archive import _scene as S
 from ml4earth_stac.archive._glaciers import KRONEBREEN, GlacierSite
 from ml4earth_stac.archive._grid import SceneGrid
 from ml4earth_stac.archive._spec import EPSG, ArchiveSpec, ScenePlan, sun_angles
+from ml4earth_stac.sensors.landsat import (
+    NODATA_DN,
+    QA_FILL,
+    SLC_FAILURE_DATE,
+    SR_OFFSET,
+    SR_SCALE,
+    ST_OFFSET,
+    ST_SCALE,
+)
 
 PIXEL_M: Final = 30
-SR_SCALE: Final = 2.75e-5
-SR_OFFSET: Final = -0.2
-ST_SCALE: Final = 0.00341802
-ST_OFFSET: Final = 149.0
-SR_FILL: Final = 0
-QA_FILL: Final = 1
-SLC_FAILURE: Final = dt.date(2003, 5, 31)
+# Encoding constants come from the sensor module, so the archive writes exactly what the loader decodes.
+SR_FILL: Final = NODATA_DN
 LAST_L7_YEAR: Final = 2021  # the archive gives Landsat 7 dates up to 2021 only (drifting orbit later)
 WRS_PATHS: Final = KRONEBREEN.wrs_paths
 WRS_ROW: Final = KRONEBREEN.wrs_row
@@ -105,7 +109,7 @@ class LandsatPlan:
     @property
     def slc_off(self) -> bool:
         """Landsat 7 after the scan line corrector failed (2003-05-31): wedge-shaped gaps."""
-        return not self.oli and self.sensing_time.date() >= SLC_FAILURE
+        return not self.oli and self.sensing_time.date() >= SLC_FAILURE_DATE
 
     @property
     def item_id(self) -> str:
