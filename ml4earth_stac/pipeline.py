@@ -305,12 +305,7 @@ def publish_run(run: Run) -> RunReport:
         )
         report.bytes_written += sum(p.stat().st_size for p in store.rglob("*") if p.is_file())
         _write_plan(run)
-        target = output_dir / run.recipe.id
-        report.outputs = {
-            "catalog": str(output_dir / "catalog.json"),
-            "collection": str(target / "collection.json"),
-            "cube": str(target / publish.CUBE_NAME),
-        }
+        report.outputs = _published_paths(run)
         report.save(run.staging / "run-report.json")
         publish.swap_into_place(run.staging, output_dir, run.recipe.id)
     return report
@@ -319,14 +314,20 @@ def publish_run(run: Run) -> RunReport:
 def finish_up_to_date(run: Run) -> RunReport:
     """End a run that found nothing new: drop the staging folder and say so."""
     shutil.rmtree(run.staging, ignore_errors=True)
-    target = run.settings.output_dir / run.recipe.id
     run.report.up_to_date = True
-    run.report.outputs = {
-        "catalog": str(run.settings.output_dir / "catalog.json"),
+    run.report.outputs = _published_paths(run)
+    return run.report
+
+
+def _published_paths(run: Run) -> dict[str, str]:
+    """Where the published catalog, collection and cube of a run live."""
+    output_dir = run.settings.output_dir
+    target = output_dir / run.recipe.id
+    return {
+        "catalog": str(output_dir / "catalog.json"),
         "collection": str(target / "collection.json"),
         "cube": str(target / publish.CUBE_NAME),
     }
-    return run.report
 
 
 def run_benchmark(recipe: Recipe, settings: RunSettings) -> RunReport:
