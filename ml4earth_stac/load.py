@@ -20,9 +20,10 @@ from rasterio.enums import Resampling
 
 from ml4earth_stac.errors import SceneSkipped
 from ml4earth_stac.grid import GridSpec
-from ml4earth_stac.rio_reader import SameCrsRioReader
+from ml4earth_stac.rio_reader import SameCrsRioReader, band_href
 from ml4earth_stac.sensors._bands import Provider
 from ml4earth_stac.sensors.adapters import SensorAdapter
+from ml4earth_stac.sensors.aster import BAND_INDEX_FIELD
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def _stack(
     if fill is None:
         fill = np.nan if kind.kind == "f" else 0
     return stackstac.stack(
-        [item],
+        [_band_marked(item, assets)],
         assets=assets,
         epsg=grid.epsg,
         resolution=grid.resolution,
@@ -143,6 +144,16 @@ def _stack(
         band_coords=False,
         reader=SameCrsRioReader,
     )
+
+
+def _band_marked(item: dict[str, Any], assets: list[str]) -> dict[str, Any]:
+    """The item with the hrefs of virtual one-band assets (``ml4earth:band_index``) marked for the reader."""
+    marked = {
+        key: {**asset, "href": band_href(str(asset["href"]), int(asset[BAND_INDEX_FIELD]))}
+        for key, asset in item["assets"].items()
+        if key in assets and BAND_INDEX_FIELD in asset
+    }
+    return {**item, "assets": {**item["assets"], **marked}} if marked else item
 
 
 def _naive_utc(datetime: str) -> pd.Timestamp:

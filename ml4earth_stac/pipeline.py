@@ -29,6 +29,7 @@ from ml4earth_stac.load import LoadedScene, SceneRequest, load_scene
 from ml4earth_stac.report import RunReport
 from ml4earth_stac.sensors.adapters import SensorAdapter, adapter_for, check_collection, check_provider
 from ml4earth_stac.sources.items import HrefPolicy, prepare_item
+from ml4earth_stac.sources.metadata import text_reader
 from ml4earth_stac.sources.search import SearchRequest, search_items
 from ml4earth_stac.sources.signing import sign_assets, signer_for
 from ml4earth_stac.stac import publish
@@ -157,7 +158,8 @@ def ingest_aoi(run: Run, scenes: AoiScenes) -> None:
             check_provider(scenes.adapter, scenes.source.provider, item)
         except SourceError as exc:
             raise SceneSkipped(item["id"], "wrong-provider", str(exc)) from exc
-        prepared = prepare_item(item, request.asset_keys(), policy)
+        expanded = scenes.adapter.expand(item, text_reader(item["id"], policy, signer))
+        prepared = prepare_item(expanded, request.asset_keys(), policy)
         scene = load_scene(sign_assets(prepared, signer), request)
         check_quality(scene, recipe.quality)
         return scene

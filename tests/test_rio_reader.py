@@ -9,8 +9,9 @@ import pytest
 import rasterio
 import stackstac
 from rasterio.enums import Resampling
+from rasterio.warp import transform_bounds
 
-from ml4earth_stac.rio_reader import SameCrsRioReader
+from ml4earth_stac.rio_reader import SameCrsRioReader, band_href, split_band_href
 
 SCENE = "S2A_29RKH_20200219_0_L2A"
 
@@ -87,3 +88,46 @@ def test_unopenable_asset_says_error_opening(tmp_path: Path, reference_dir: Path
     item["assets"]["B04"]["href"] = str(bad)
     with pytest.raises(RuntimeError, match="Error opening .*B04.tif"):
         _stack(item, "B04", 100, (x0, y0 - 10_000, x0 + 10_000, y0), "nearest", SameCrsRioReader)
+
+
+def _three_band_copy(reference_dir: Path, tmp_path: Path) -> Path:
+    """A 3-band GeoTIFF of three different real B04 windows (like PC's multi-band ASTER COGs)."""
+    with rasterio.open(reference_dir / "rasters" / "sentinel-2-l2a" / SCENE / "B04.tif") as src:
+        planes = [src.read(1, window=((k, k + 512), (k, k + 512))) for k in (0, 100, 200)]
+        profile = src.profile | {"count": 3, "height": 512, "width": 512, "tiled": True}
+    path = tmp_path / "multi.tif"
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.stack(planes))
+    return path
+
+
+@pytest.mark.parametrize("epsg", [None, 32630])
+def test_band_mark_reads_one_band_of_a_multiband_file(tmp_path: Path, reference_dir: Path, epsg) -> None:
+    """Band 2 of a 3-band file == that band alone, on the file's own grid and warped to another zone."""
+    multi = _three_band_copy(reference_dir, tmp_path)
+    with rasterio.open(multi) as src:
+        with rasterio.open(tmp_path / "b03.tif", "w", **(src.profile | {"count": 1})) as one:
+            one.write(src.read(2), 1)
+        left, bottom, right, top = src.bounds
+    item = _item(reference_dir, "B04")
+    asset = item["assets"].pop("B04")
+    item["assets"]["band2"] = asset | {"href": band_href(str(multi), 2)}
+    item["assets"]["single"] = asset | {"href": str(tmp_path / "b03.tif")}
+    bounds = (left + 600, bottom + 600, right - 600, top - 600)
+    if epsg is not None:  # a neighbouring UTM zone: both go through a warp
+        item["properties"]["proj:epsg"] = epsg
+        inner = transform_bounds(f"EPSG:{asset['proj:epsg']}", f"EPSG:{epsg}", *bounds)
+        bounds = tuple(float(round(v, -1)) for v in inner)
+    marked = _stack(item, "band2", 20, bounds, "bilinear", SameCrsRioReader)
+    expected = _stack(item, "single", 20, bounds, "bilinear", SameCrsRioReader if epsg is None else None)
+    assert marked.shape == expected.shape and marked.size > 100
+    assert (marked > 0).mean() > 0.9
+    np.testing.assert_array_equal(marked, expected)
+
+
+def test_band_href_round_trip_keeps_signed_query() -> None:
+    signed = "https://example.blob.core.windows.net/a/VNIR.tif?st=2020&se=2021&sig=abc%3D"
+    marked = band_href(signed, 3)
+    assert split_band_href(marked) == (signed, 3)
+    assert split_band_href(band_href(marked, 1)) == (signed, 1)
+    assert split_band_href(signed) == (signed, None)

@@ -7,16 +7,20 @@ values, to say which pixels are masked, and which per-scene facts to record.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import numpy as np
 import xarray as xr
 
-from ml4earth_stac.errors import RecipeError, SourceError
-from ml4earth_stac.sensors import landsat, sentinel1, sentinel2
+from ml4earth_stac.errors import RecipeError, SceneSkipped, SourceError
+from ml4earth_stac.sensors import aster, landsat, sentinel1, sentinel2
 from ml4earth_stac.sensors._bands import Provider
+
+TextReader = Callable[[str, str], str]
+"""``read_text(asset_key, href) -> text`` of a small metadata asset (raises SceneSkipped when unreadable)."""
+ASTER_GAINS_FIELD: Final = "ml4earth:aster_gains"
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,10 @@ class SensorAdapter(Protocol):
 
     def collections(self, provider: Provider) -> tuple[str, ...]:
         """STAC collection ids this adapter can decode for a provider."""
+        ...
+
+    def expand(self, item: dict[str, Any], read_text: TextReader) -> dict[str, Any]:
+        """The item as the loader needs it (e.g. one asset per band, gains from a metadata asset)."""
         ...
 
     def asset_key(self, band: str, provider: Provider) -> str:
@@ -97,6 +105,9 @@ class Sentinel2Adapter:
             "planetary-computer": ("sentinel-2-l2a",),
             "earth-search": ("sentinel-2-l2a", "sentinel-2-c1-l2a"),
         }[provider]
+
+    def expand(self, item: dict[str, Any], read_text: TextReader) -> dict[str, Any]:
+        return item
 
     def asset_key(self, band: str, provider: Provider) -> str:
         return sentinel2.asset_key(band, provider)
@@ -156,6 +167,9 @@ class Sentinel1RtcAdapter:
     def collections(self, provider: Provider) -> tuple[str, ...]:
         return {"planetary-computer": ("sentinel-1-rtc",), "earth-search": ()}[provider]
 
+    def expand(self, item: dict[str, Any], read_text: TextReader) -> dict[str, Any]:
+        return item
+
     def asset_key(self, band: str, provider: Provider) -> str:
         self.band(band)
         return band
@@ -208,6 +222,9 @@ class LandsatAdapter:
     def collections(self, provider: Provider) -> tuple[str, ...]:
         return ("landsat-c2-l2",)
 
+    def expand(self, item: dict[str, Any], read_text: TextReader) -> dict[str, Any]:
+        return item
+
     def asset_key(self, band: str, provider: Provider) -> str:
         self.band(band)
         return landsat.asset_key(band, provider)
@@ -252,7 +269,100 @@ class LandsatAdapter:
         return landsat.valid_fraction(mask_plane, masked=("fill",)), landsat.cloud_fraction(mask_plane)
 
 
-SENSORS: Final = ("sentinel-2", "landsat", "sentinel-1")
+@dataclass(frozen=True)
+class AsterAdapter:
+    """ASTER L1T VNIR/SWIR: DN -> radiance with each band's gain -> top-of-atmosphere reflectance.
+
+    Planetary Computer serves multi-band COGs: :meth:`expand` adds one virtual asset per band (read by
+    band index) and reads the gains from the item's ``xml`` asset. L1T has no cloud mask: the scene's
+    ``eo:cloud_cover`` filters at search time, and the cloud fraction per pixel is not known (0). SWIR
+    bands of acquisitions from 2008-04-23 on (detector failure) are NaN. TIR (radiance) is not loaded.
+    """
+
+    sensor: str = "aster"
+    variable: str = "reflectance"
+    long_name: str = (
+        "top-of-atmosphere reflectance from L1T DN (per-band gain from the ECS metadata, ESUN, sun "
+        "elevation, Earth-Sun distance); no cloud mask"
+    )
+    units: str = "1"
+    raw_dtype: str = "uint8"
+    mask_variable: str | None = None
+    mask_dtype: str = "uint8"
+    mask_fill: float = aster.NODATA_DN
+
+    def collections(self, provider: Provider) -> tuple[str, ...]:
+        return {"planetary-computer": ("aster-l1t",), "earth-search": ()}[provider]
+
+    def expand(self, item: dict[str, Any], read_text: TextReader) -> dict[str, Any]:
+        item_id = str(item.get("id", "<no id>"))
+        try:
+            expanded = aster.split_multiband_item(item)
+        except SourceError as exc:
+            raise SceneSkipped(item_id, "bad-metadata", str(exc)) from exc
+        xml = expanded["assets"].get("xml")
+        if not isinstance(xml, Mapping) or not xml.get("href"):
+            raise SceneSkipped(
+                item_id, "missing-band", "asset 'xml' (ECS metadata with the band gains) is absent"
+            )
+        try:
+            gains = aster.parse_gains(read_text("xml", str(xml["href"])), source=f"item {item_id} asset xml")
+        except SourceError as exc:
+            raise SceneSkipped(item_id, "bad-metadata", str(exc)) from exc
+        expanded["properties"] = {**expanded.get("properties", {}), ASTER_GAINS_FIELD: gains}
+        return expanded
+
+    def asset_key(self, band: str, provider: Provider) -> str:
+        return self.band(band).name
+
+    def mask_asset_key(self, provider: Provider) -> str:
+        return "B01"  # DN 0 of the first VNIR band marks no data; L1T has no QA or cloud mask
+
+    def band(self, name: str) -> BandMeta:
+        record = aster.BANDS_BY_NAME.get(name)
+        if record is None:
+            raise RecipeError(f"unknown ASTER band {name!r}; use one of {sorted(aster.BANDS_BY_NAME)}")
+        if record.subsystem == "TIR":
+            raise RecipeError(f"ASTER band {name!r} is thermal (radiance); only VNIR and SWIR bands load yet")
+        return BandMeta(record.name, record.common_name, record.center_wavelength, record.full_width_half_max)
+
+    def scene_facts(self, properties: Mapping[str, Any]) -> dict[str, Any]:
+        gains = properties.get(ASTER_GAINS_FIELD)
+        if not isinstance(gains, Mapping):
+            raise SourceError("the band gains were not read from the xml asset (AsterAdapter.expand)")
+        if "view:sun_elevation" not in properties:
+            raise SourceError("property view:sun_elevation is missing; TOA reflectance needs it")
+        return {
+            "gains": " ".join(f"{band}:{gain}" for band, gain in sorted(gains.items())),
+            "sun_elevation": float(properties["view:sun_elevation"]),
+            "earth_sun_distance": aster.earth_sun_distance_au(properties["datetime"]),
+            "swir_usable": "yes" if aster.swir_usable(properties["datetime"]) else "no",
+        }
+
+    def decode(self, raw: xr.DataArray, facts: Mapping[str, Any]) -> xr.DataArray:
+        gains = dict(pair.split(":") for pair in str(facts["gains"]).split())
+        planes = []
+        for name in [str(b) for b in raw["band"].values]:
+            dn = raw.sel(band=name)
+            if name in aster.SWIR_BANDS and facts["swir_usable"] != "yes":
+                planes.append(xr.full_like(dn, np.nan, dtype=np.float32))
+                continue
+            radiance = aster.dn_to_radiance(dn, name, gains.get(name))  # type: ignore[arg-type]
+            sun, distance = float(facts["sun_elevation"]), float(facts["earth_sun_distance"])
+            planes.append(aster.toa_reflectance(radiance, name, sun, distance))
+        return xr.concat(planes, dim="band").astype(np.float32)
+
+    def masked(self, mask_plane: np.ndarray) -> np.ndarray:
+        return ~np.isfinite(mask_plane) | (mask_plane == aster.NODATA_DN)
+
+    def mask_attributes(self) -> dict[str, Any]:
+        return {}
+
+    def fractions(self, mask_plane: np.ndarray) -> tuple[float, float]:
+        return float(np.mean(~self.masked(mask_plane))), 0.0
+
+
+SENSORS: Final = ("sentinel-2", "landsat", "sentinel-1", "aster")
 
 
 def adapter_for(sensor: str, options: Mapping[str, Any] | None = None) -> SensorAdapter:
@@ -273,6 +383,8 @@ def adapter_for(sensor: str, options: Mapping[str, Any] | None = None) -> Sensor
         return Sentinel1RtcAdapter()
     if sensor == "landsat":
         return LandsatAdapter()
+    if sensor == "aster":
+        return AsterAdapter()
     raise RecipeError(f"unknown sensor {sensor!r}; known sensors: {list(SENSORS)}")
 
 
@@ -288,7 +400,9 @@ def check_collection(adapter: SensorAdapter, provider: Provider, collection: str
 
 def check_provider(adapter: SensorAdapter, provider: Provider, item: Mapping[str, Any]) -> None:
     """Raise SourceError when an item follows another provider's conventions than the recipe says."""
-    detected = sentinel2.detect_provider(item) if adapter.sensor == "sentinel-2" else provider
+    detectors = {"sentinel-2": sentinel2.detect_provider, "aster": aster.detect_provider}
+    detect = detectors.get(adapter.sensor)
+    detected = detect(item) if detect else provider
     if detected != provider:
         raise SourceError(
             f"item {item.get('id')} follows {detected} conventions but the recipe's source says {provider}; "

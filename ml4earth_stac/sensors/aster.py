@@ -257,6 +257,16 @@ def toa_reflectance(
     return reflectance  # type: ignore[return-value]
 
 
+def earth_sun_distance_au(day: dt.datetime | dt.date | str) -> float:
+    """Earth-Sun distance in AU on a day: ``1 - 0.01672 cos(0.9856 deg (doy - 4))`` (within 1e-4 AU).
+
+    Args:
+        day: the acquisition date or datetime (naive = UTC) or an ISO 8601 string.
+    """
+    doy = _as_utc_date(day, "acquisition date").timetuple().tm_yday
+    return 1.0 - 0.01672 * math.cos(math.radians(0.9856 * (doy - 4)))
+
+
 def swir_usable(acquisition_datetime: dt.datetime | dt.date | str) -> bool:
     """Whether SWIR data of this acquisition (date, datetime, naive = UTC, or ISO 8601) are usable.
 
