@@ -51,3 +51,7 @@ class StacError(Ml4EarthError):
 
 class ArchiveError(Ml4EarthError):
     """Building or serving the sample archive failed."""
+
+
+class LabelError(Ml4EarthError):
+    """A label file or label geometry cannot be read, repaired, rasterized or matched to scenes."""
