@@ -159,3 +159,76 @@ def _shape(geometry: dict[str, Any]) -> shapely.geometry.base.BaseGeometry:
     if not shape.is_valid:
         raise GridError(f"AOI geometry is invalid ({shapely.validation.explain_validity(shape)}); fix it")
     return shape
+
+
+@dataclass(frozen=True)
+class Chip:
+    """A square ML chip of a grid, in pixels (row/col offsets from the grid's top-left corner).
+
+    Attributes:
+        row: top row of the chip.
+        col: left column of the chip.
+        size: chip edge in pixels.
+    """
+
+    row: int
+    col: int
+    size: int
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """The chip as ``(y, x)`` slices into an array on the grid."""
+        return slice(self.row, self.row + self.size), slice(self.col, self.col + self.size)
+
+    def bounds(self, grid: GridSpec) -> tuple[float, float, float, float]:
+        """The chip's (min_x, min_y, max_x, max_y) in the grid CRS.
+
+        Chips that share an edge get bit-identical edge coordinates (both come from the same expression).
+        """
+        min_x, _, _, max_y = grid.bounds
+        return (
+            min_x + self.col * grid.resolution,
+            max_y - (self.row + self.size) * grid.resolution,
+            min_x + (self.col + self.size) * grid.resolution,
+            max_y - self.row * grid.resolution,
+        )
+
+
+def iter_chips(grid: GridSpec, chip_px: int, overlap_px: int = 0) -> Iterator[Chip]:
+    """Cover a grid with full-size square chips on a regular stride of ``chip_px - overlap_px``.
+
+    Chips start at row/column 0, ``stride``, ``2 * stride``, ... When the stride does not end exactly at
+    the grid edge, one last row (column) of chips is shifted back so that it ends at the edge: every pixel
+    is covered, every chip is full size and inside the grid, and that last chip overlaps its neighbour by
+    more than ``overlap_px``. A grid narrower or shorter than one chip yields no chips at all (pad the AOI
+    or choose a smaller chip). Chips come row by row, top to bottom, west to east.
+
+    Args:
+        grid: the grid to cover.
+        chip_px: chip edge in pixels (at least 1).
+        overlap_px: pixels shared by neighbouring chips, ``0 <= overlap_px < chip_px``.
+
+    Raises:
+        GridError: the chip size or overlap is out of range.
+    """
+    if chip_px < 1:
+        raise GridError(f"chip size must be at least one pixel, got {chip_px}")
+    if not 0 <= overlap_px < chip_px:
+        raise GridError(
+            f"chip overlap must be at least 0 and less than the chip size {chip_px}, got {overlap_px}"
+        )
+    height, width = grid.shape
+    cols = _chip_starts(width, chip_px, chip_px - overlap_px)
+    for row in _chip_starts(height, chip_px, chip_px - overlap_px):
+        for col in cols:
+            yield Chip(row, col, chip_px)
+
+
+def _chip_starts(length: int, chip_px: int, stride: int) -> list[int]:
+    """Chip offsets along one axis: a regular stride, plus one chip flush with the end if needed."""
+    if length < chip_px:
+        return []
+    starts = list(range(0, length - chip_px + 1, stride))
+    if starts[-1] + chip_px < length:
+        starts.append(length - chip_px)
+    return starts

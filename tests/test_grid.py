@@ -60,6 +60,7 @@ def test_snap_bounds_contains_and_never_empty(x: float, y: float, w: float, h: f
     assert snapped[2] - snapped[0] >= res and snapped[3] - snapped[1] >= res
 
 
+@settings(deadline=None)
 @given(st.integers(1, 300), st.integers(1, 300), st.integers(1, 128))
 def test_tiles_partition_the_grid(height: int, width: int, tile: int) -> None:
     grid = GridSpec(32633, 10.0, (0.0, 0.0, width * 10.0, height * 10.0))

@@ -3,7 +3,8 @@
 A short one-way pipeline: :func:`read_labels` -> :func:`repair_geometries` -> :func:`rasterize_classes` /
 :func:`rasterize_binary` / :func:`rasterize_lines` (which reproject to the grid CRS themselves), or
 :func:`read_raster_label` for raster labels; :func:`match_labels_to_scenes` / :func:`match_static_labels`
-decide which scenes each label goes with.
+decide which scenes each label goes with; :func:`assign_splits` makes spatially disjoint train/val/test
+splits of chips, and :class:`BandStatistics` / :class:`ClassFrequencies` summarise the train split.
 """
 
 from ml4earth_stac.labels.matching import (
@@ -14,6 +15,8 @@ from ml4earth_stac.labels.matching import (
 )
 from ml4earth_stac.labels.raster import read_raster_label
 from ml4earth_stac.labels.rasterize import rasterize_binary, rasterize_classes, rasterize_lines
+from ml4earth_stac.labels.splits import ChipFootprint, SplitAssignment, assign_splits
+from ml4earth_stac.labels.statistics import BandStatistics, BandStatisticsResult, ClassFrequencies
 from ml4earth_stac.labels.vector import (
     LabelProblem,
     feature_ids,
@@ -23,9 +26,15 @@ from ml4earth_stac.labels.vector import (
 )
 
 __all__ = [
+    "BandStatistics",
+    "BandStatisticsResult",
+    "ChipFootprint",
+    "ClassFrequencies",
     "LabelProblem",
     "MatchResult",
+    "SplitAssignment",
     "StaticMatchResult",
+    "assign_splits",
     "feature_ids",
     "match_labels_to_scenes",
     "match_static_labels",
