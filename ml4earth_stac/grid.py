@@ -127,11 +127,16 @@ def snap_bounds(
 ) -> tuple[float, float, float, float]:
     """Expand bounds outward to the nearest multiples of ``resolution`` (at least one pixel wide)."""
     min_x, min_y, max_x, max_y = bounds
-    snapped_min_x = math.floor(min_x / resolution) * resolution
-    snapped_min_y = math.floor(min_y / resolution) * resolution
-    snapped_max_x = max(math.ceil(max_x / resolution) * resolution, snapped_min_x + resolution)
-    snapped_max_y = max(math.ceil(max_y / resolution) * resolution, snapped_min_y + resolution)
+    snapped_min_x, snapped_min_y = _snap_down(min_x, resolution), _snap_down(min_y, resolution)
+    snapped_max_x = max(-_snap_down(-max_x, resolution), snapped_min_x + resolution)
+    snapped_max_y = max(-_snap_down(-max_y, resolution), snapped_min_y + resolution)
     return (snapped_min_x, snapped_min_y, snapped_max_x, snapped_max_y)
+
+
+def _snap_down(value: float, resolution: float) -> float:
+    """The largest multiple of ``resolution`` not above ``value`` (even where value/resolution underflows)."""
+    snapped = math.floor(value / resolution) * resolution
+    return snapped - resolution if snapped > value else snapped
 
 
 def iter_tiles(grid: GridSpec, tile_px: int) -> Iterator[Tile]:
