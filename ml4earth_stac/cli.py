@@ -27,7 +27,7 @@ console = Console()
 DEFAULT_RECIPE: Final = Path("catalog/svalbard-calving-fronts.yaml")
 DEFAULT_ARCHIVE: Final = Path("sample-archive")
 DEFAULT_OUTPUT: Final = Path("outputs")
-DEMO_SENSORS: Final = ("sentinel-2", "landsat", "sentinel-1")
+DEMO_SENSORS: Final = ("sentinel-2", "landsat", "sentinel-1", "aster")
 DEMO_GLACIERS: Final = ("kronebreen", "negribreen")
 
 
@@ -49,9 +49,9 @@ def archive_build(
     root: Annotated[Path, typer.Option(help="archive folder")] = DEFAULT_ARCHIVE,
     dates: Annotated[int, typer.Option(help="number of acquisition dates")] = 8,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    sensors: Annotated[str, typer.Option(help="comma-separated: sentinel-2,landsat,sentinel-1")] = ",".join(
-        DEMO_SENSORS
-    ),
+    sensors: Annotated[
+        str, typer.Option(help="comma-separated: sentinel-2,landsat,sentinel-1,aster")
+    ] = ",".join(DEMO_SENSORS),
     provider: Annotated[str, typer.Option(help="planetary-computer or earth-search (Sentinel-2 items)")] = (
         "planetary-computer"
     ),

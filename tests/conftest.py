@@ -25,7 +25,7 @@ def reference_dir() -> Path:
 
 
 SMALL_ARCHIVE_SPEC_KWARGS = {"n_dates": 6, "seed": 3, "scene_size_px": 1200}
-ALL_SENSORS = ("sentinel-2", "landsat", "sentinel-1")
+ALL_SENSORS = ("sentinel-2", "landsat", "sentinel-1", "aster")
 
 
 @pytest.fixture(scope="session")

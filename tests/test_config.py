@@ -49,7 +49,7 @@ def test_top_level_typo(tmp_path: Path) -> None:
     [
         (lambda r: r["grid"].__setitem__("crs", "UTM33"), "grid.crs"),
         (lambda r: r["grid"].__setitem__("shard_px", 1000), "multiple of chunk_px"),
-        (lambda r: r["time_range"].__setitem__("end", "2010-01-01"), "before start"),
+        (lambda r: r["time_range"].__setitem__("end", "1999-01-01"), "before start"),
         (lambda r: r["aois"][0]["geometry"].__setitem__("type", "Point"), "Polygon"),
         (lambda r: r["sources"][0].__setitem__("max_cloud_cover", 150), "sources.0.max_cloud_cover"),
         (lambda r: r["sources"][1].__setitem__("provider", "earth-search"), "mixed providers"),

@@ -1,4 +1,4 @@
-"""Three sensors on one grid per AOI, and the same cube whichever provider conventions the archive uses."""
+"""Four sensors on one grid per AOI, and the same cube whichever provider conventions the archive uses."""
 
 from __future__ import annotations
 
@@ -25,16 +25,17 @@ SPEC = {
     "overcast_scene": False,
     "glaciers": ("kronebreen", "negribreen"),
 }
-GROUPS = ("kronebreen/sentinel-2", "kronebreen/landsat", "kronebreen/sentinel-1")
-NEGRIBREEN = ("negribreen/sentinel-2", "negribreen/landsat", "negribreen/sentinel-1")
+GROUPS = ("kronebreen/sentinel-2", "kronebreen/landsat", "kronebreen/sentinel-1", "kronebreen/aster")
+NEGRIBREEN = tuple(group.replace("kronebreen", "negribreen") for group in GROUPS)
+PC_ONLY = ("sentinel-1", "aster")  # Earth Search serves neither Sentinel-1 RTC nor ASTER L1T
 
 
 def _run(root: Path, output: Path, provider: str):
     manifest = build_sample_archive(root, ArchiveSpec(**SPEC, provider=provider))
     recipe = recipe_for_archive(manifest)
-    if provider == "earth-search":  # Earth Search serves no Sentinel-1 RTC: a recipe keeps one provider
+    if provider == "earth-search":  # a recipe keeps one provider
         raw = recipe.model_dump(mode="json")
-        raw["sources"] = [s for s in raw["sources"] if s["sensor"] != "sentinel-1"]
+        raw["sources"] = [s for s in raw["sources"] if s["sensor"] not in PC_ONLY]
         recipe = type(recipe).model_validate(raw)
     with ArchiveServer(manifest.root) as server:
         report = run_benchmark(recipe, RunSettings(output_dir=output, stac_api=server.stac_api_url))
@@ -63,6 +64,8 @@ def test_every_sensor_lands_on_the_same_grid(both_providers) -> None:
         np.testing.assert_array_equal(cube.y.values, reference.y.values, err_msg=group)
         assert cube.attrs["proj:code"] == reference.attrs["proj:code"] == f"EPSG:{manifest.epsg}"
     assert cubes["kronebreen/sentinel-1"].backscatter.attrs["units"] == "dB"
+    assert list(cubes["kronebreen/aster"].band.values) == ["B01", "B02", "B3N"]
+    assert set(cubes["kronebreen/aster"].swir_usable.values) == {"no"}  # archive dates are after 2008
     assert list(cubes["kronebreen/landsat"].band.values) == [
         "blue",
         "green",
@@ -80,12 +83,13 @@ def test_each_sensor_shows_the_same_fjord_and_glacier(both_providers) -> None:
     s2 = _open(output, "kronebreen/sentinel-2").reflectance.sel(band="B03")
     landsat = _open(output, "kronebreen/landsat").reflectance.sel(band="green")
     sar = _open(output, "kronebreen/sentinel-1").backscatter.sel(band="vv")
+    aster = _open(output, "kronebreen/aster").reflectance.sel(band="B01")  # green, like B03
     west, east = slice(0, 40), slice(-40, None)  # fjord mouth / upper glacier columns of the AOI grid
 
     def median(values: xr.DataArray) -> float:
         return float(np.nanmedian(values.values))
 
-    for optical in (s2, landsat):
+    for optical in (s2, landsat, aster):
         assert median(optical.isel(x=west)) < 0.1 < 0.3 < median(optical.isel(x=east))
     assert median(sar.isel(x=west)) < median(sar.isel(x=east)) - 5  # open water darker than ice, in dB
 
@@ -126,12 +130,16 @@ def test_scenes_of_the_neighbouring_zone_are_reprojected(both_providers) -> None
         ("negribreen/sentinel-2", "reflectance", "B03"),
         ("negribreen/landsat", "reflectance", "green"),
         ("negribreen/sentinel-1", "backscatter", "vv"),
+        ("negribreen/aster", "reflectance", "B02"),
     ):
         cube = _open(output, group)
         assert cube.attrs["proj:code"] == "EPSG:32633", group
         for t in range(cube.sizes["time"]):
             zones = _zones_on_grid(manifest.root, record.item_ids, cube, t)
             values = cube[variable].isel(time=t).sel(band=band).values
+            if group.endswith("aster"):  # L1T has no cloud mask: take the clear pixels of the same date's S2
+                s2 = _open(output, "negribreen/sentinel-2").reflectance.isel(time=t).sel(band="B03").values
+                values = np.where(np.isfinite(s2), values, np.nan)
             ocean, ice = np.nanmedian(values[zones == 3]), np.nanmedian(values[zones == 2])
             if variable == "backscatter":
                 assert ocean < ice - 5, (group, t, ocean, ice)

@@ -13,9 +13,11 @@ import numpy as np
 
 from ml4earth_stac.archive import _bands as B
 from ml4earth_stac.archive import _scene as S
+from ml4earth_stac.archive._aster import plan_aster
 from ml4earth_stac.archive._cog import write_cog
 from ml4earth_stac.archive._earthsearch import ES_ATMOSPHERE_GSD, es_collection_dict, es_item_dict
 from ml4earth_stac.archive._extras import (
+    write_aster_item,
     write_extra_collections,
     write_json,
     write_landsat_scene,
@@ -39,6 +41,7 @@ from ml4earth_stac.archive._sentinel1 import next_slice_plans, plan_s1
 from ml4earth_stac.archive._spec import (
     AOI_BOX,
     AOI_NAME,
+    ASTER_COLLECTION_ID,
     COLLECTION_ID,
     COLLECTION_OF_SENSOR,
     EPSG,
@@ -61,6 +64,7 @@ MANAGED: Final = (
     "collection.json",
     LANDSAT_COLLECTION_ID,
     S1_COLLECTION_ID,
+    ASTER_COLLECTION_ID,
     MANIFEST_NAME,
 )
 # SCL value -> item property (percent of valid pixels), as Sen2Cor reports them.
@@ -221,12 +225,21 @@ def _write_site(root: Path, spec: ArchiveSpec, site: GlacierSite, base: tuple[Sc
     seed = site.synth_seed(spec.seed)
     geo = S.make_geography(spec.scene_size_px, seed)
     plans = site_plans(spec, site, base)
-    landsat = plan_landsat(spec, plans, site) if "landsat" in spec.sensors else None
     s1 = None if base_s1 is None else base_s1 if site.key == 0 else next_slice_plans(base_s1, plans)
-    items, fronts, records = [], [], []
-    extra: dict[str, list[tuple[dict[str, Any], SensorItemRecord]]] = {
-        cid: [] for cid, on in ((LANDSAT_COLLECTION_ID, landsat), (S1_COLLECTION_ID, s1)) if on
+    # collection -> (plans of that sensor, one per date; the writer of one scene)
+    writers = {
+        LANDSAT_COLLECTION_ID: (plan_landsat, write_landsat_scene),
+        ASTER_COLLECTION_ID: (plan_aster, write_aster_item),
     }
+    sensor_plans = {
+        cid: (planner(spec, plans, site), write)
+        for cid, (planner, write) in writers.items()
+        if cid in (COLLECTION_OF_SENSOR[s] for s in spec.sensors)
+    }
+    if s1 is not None:
+        sensor_plans[S1_COLLECTION_ID] = (s1, write_s1_scene)
+    items, fronts, records = [], [], []
+    extra: dict[str, list[tuple[dict[str, Any], SensorItemRecord]]] = {cid: [] for cid in sensor_plans}
     for plan in plans:
         full, fu = S.scene_layers(geo, plan, seed, swath_edge=False, mirror=site.sea_east)
         item, front, record = _write_scene(root, grid, geo, plan, seed, full, fu, site)
@@ -234,12 +247,8 @@ def _write_site(root: Path, spec: ArchiveSpec, site: GlacierSite, base: tuple[Sc
         items.append(item)
         fronts.append(front)
         records.append(record)
-        if landsat:
-            extra[LANDSAT_COLLECTION_ID].append(
-                write_landsat_scene(root, grid, full, landsat[plan.index], seed, record)
-            )
-        if s1:
-            extra[S1_COLLECTION_ID].append(write_s1_scene(root, grid, full, s1[plan.index], seed, record))
+        for cid, (its_plans, write) in sensor_plans.items():
+            extra[cid].append(write(root, grid, full, its_plans[plan.index], seed, record))
     return items, fronts, records, extra
 
 
@@ -287,8 +296,8 @@ def _write_dates(root: Path, spec: ArchiveSpec):
 def build_sample_archive(root: Path, spec: ArchiveSpec = ArchiveSpec()) -> ArchiveManifest:  # noqa: B008
     """Build (or reuse) the seeded Kronebreen sample archive under ``root``.
 
-    Sentinel-2 L2A items (Planetary Computer or Earth Search shaped, ``spec.provider``) always; Landsat C2 L2
-    and Sentinel-1 RTC collections too when ``spec.sensors`` names them.
+    Sentinel-2 L2A items (Planetary Computer or Earth Search shaped, ``spec.provider``) always; Landsat C2 L2,
+    Sentinel-1 RTC and ASTER L1T collections too when ``spec.sensors`` names them.
     Idempotent: when ``root/manifest.json`` exists with the same spec, it is returned without rebuilding.
     The manifest is written last, so an interrupted build is rebuilt from scratch next time.
 

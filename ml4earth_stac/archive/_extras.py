@@ -1,4 +1,4 @@
-"""Writing the scenes of the extra sensors (Landsat C2 L2, Sentinel-1 RTC) of one truth date.
+"""Writing the scenes of the extra sensors (Landsat C2 L2, Sentinel-1 RTC, ASTER L1T) of one truth date.
 
 Each extra collection lives in ``<root>/<collection_id>/`` (``collection.json`` plus ``items/<id>.json``);
 its COGs sit beside the Sentinel-2 ones in ``<root>/cogs/<item_id>/``.
@@ -11,14 +11,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ml4earth_stac.archive import _aster as A
 from ml4earth_stac.archive import _landsat as L
 from ml4earth_stac.archive import _scene as S
 from ml4earth_stac.archive import _sentinel1 as R
+from ml4earth_stac.archive._aster_items import aster_collection_dict, write_aster_scene
 from ml4earth_stac.archive._cog import write_cog
 from ml4earth_stac.archive._grid import SceneGrid
 from ml4earth_stac.archive._landsat_items import landsat_collection_dict, landsat_href, landsat_item_dict
 from ml4earth_stac.archive._manifest import SceneRecord, SensorItemRecord
-from ml4earth_stac.archive._spec import LANDSAT_COLLECTION_ID, S1_COLLECTION_ID
+from ml4earth_stac.archive._spec import ASTER_COLLECTION_ID, LANDSAT_COLLECTION_ID, S1_COLLECTION_ID
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -110,9 +112,26 @@ def write_s1_scene(
     return item, _record("sentinel-1", item, truth)
 
 
+def write_aster_item(
+    root: Path, grid: SceneGrid, layers: S.SceneLayers, plan: A.AsterPlan, seed: int, truth: SceneRecord
+) -> tuple[dict[str, Any], SensorItemRecord]:
+    """Synthesize and write one ASTER L1T scene (COGs, xml, item) showing the truth of ``truth``.
+
+    Returns:
+        (item dict, manifest record).
+    """
+    item = write_aster_scene(root, grid, layers, plan, seed)
+    write_json(extra_item_path(root, ASTER_COLLECTION_ID, plan.item_id), item)
+    return item, _record("aster", item, truth)
+
+
 def write_extra_collections(root: Path, items: dict[str, list[dict[str, Any]]]) -> None:
     """Write ``<root>/<collection_id>/collection.json`` of every extra collection that has items."""
-    builders = {LANDSAT_COLLECTION_ID: landsat_collection_dict, S1_COLLECTION_ID: R.s1_collection_dict}
+    builders = {
+        LANDSAT_COLLECTION_ID: landsat_collection_dict,
+        S1_COLLECTION_ID: R.s1_collection_dict,
+        ASTER_COLLECTION_ID: aster_collection_dict,
+    }
     for collection_id, its in items.items():
         if its:
             write_json(root / collection_id / "collection.json", builders[collection_id](its))

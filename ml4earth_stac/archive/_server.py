@@ -22,13 +22,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Final
 
-from ml4earth_stac.archive._spec import COLLECTION_ID, LANDSAT_COLLECTION_ID, S1_COLLECTION_ID
+from ml4earth_stac.archive._spec import COLLECTION_ID, COLLECTION_OF_SENSOR
 from ml4earth_stac.errors import ArchiveError
 
 STARTUP_TIMEOUT_S: Final = 30.0
 SERVED_DIR: Final = ".served"
 PR_SET_PDEATHSIG: Final = 1  # from <sys/prctl.h>
-EXTRA_COLLECTION_IDS: Final = (LANDSAT_COLLECTION_ID, S1_COLLECTION_ID)
+EXTRA_COLLECTION_IDS: Final = tuple(cid for cid in COLLECTION_OF_SENSOR.values() if cid != COLLECTION_ID)
 KEPT_LINK_RELS: Final = ("license", "cite-as")
 
 

@@ -17,9 +17,10 @@ from ml4earth_stac.errors import ArchiveError
 COLLECTION_ID: Final = "sentinel-2-l2a"
 LANDSAT_COLLECTION_ID: Final = "landsat-c2-l2"
 S1_COLLECTION_ID: Final = "sentinel-1-rtc"
+ASTER_COLLECTION_ID: Final = "aster-l1t"
 Provider = Literal["planetary-computer", "earth-search"]
 PROVIDERS: Final = ("planetary-computer", "earth-search")
-SENSORS: Final = ("sentinel-2", "landsat", "sentinel-1")
+SENSORS: Final = ("sentinel-2", "landsat", "sentinel-1", "aster")
 # Glaciers an archive can hold (see _glaciers); Kronebreen is always one of them.
 GLACIERS: Final = ("kronebreen", "negribreen")
 DEFAULT_GLACIERS: Final = ("kronebreen",)
@@ -28,6 +29,7 @@ COLLECTION_OF_SENSOR: Final = {
     "sentinel-2": COLLECTION_ID,
     "landsat": LANDSAT_COLLECTION_ID,
     "sentinel-1": S1_COLLECTION_ID,
+    "aster": ASTER_COLLECTION_ID,
 }
 EPSG: Final = 32633
 AOI_NAME: Final = "kronebreen"
@@ -68,8 +70,9 @@ class ArchiveSpec:
         provider: shape of the Sentinel-2 items and COGs: Planetary Computer (``B04`` keys, ESA DN) or
             Earth Search v1 (``red`` keys, DN already shifted by -1000 from baseline 04.00 on). The same
             seed gives the same surface under both.
-        sensors: ``"sentinel-2"`` plus optionally ``"landsat"`` (``landsat-c2-l2``) and ``"sentinel-1"``
-            (``sentinel-1-rtc``), each a Planetary Computer shaped collection showing the truth of every date.
+        sensors: ``"sentinel-2"`` plus optionally ``"landsat"`` (``landsat-c2-l2``), ``"sentinel-1"``
+            (``sentinel-1-rtc``) and ``"aster"`` (``aster-l1t``), each a Planetary Computer shaped collection
+            showing the truth of every date.
         glaciers: AOIs of the archive: ``"kronebreen"`` (always; EPSG:32633, tile 33XVH) plus optionally
             ``"negribreen"`` (east coast of Spitsbergen, scenes in EPSG:32634, tile 34XDN). Every date is one
             overpass seen by each glacier's own items (other tile, other Landsat path, next S1 slice).
@@ -172,7 +175,7 @@ def check_spec(spec: ArchiveSpec) -> None:
     sensors = tuple(spec.sensors)
     if "sentinel-2" not in sensors or len(set(sensors)) != len(sensors) or not set(sensors) <= set(SENSORS):
         problems.append(
-            f"sensors={spec.sensors!r} must hold 'sentinel-2' and optionally 'landsat', 'sentinel-1'"
+            f"sensors={spec.sensors!r} must hold 'sentinel-2' and optionally 'landsat', 'sentinel-1', 'aster'"
         )
     glaciers = tuple(spec.glaciers)
     if AOI_NAME not in glaciers or len(set(glaciers)) != len(glaciers) or not set(glaciers) <= set(GLACIERS):

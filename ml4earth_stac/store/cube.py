@@ -38,7 +38,7 @@ from ml4earth_stac.load import LoadedScene
 from ml4earth_stac.sensors.adapters import SensorAdapter
 
 BASE_TIME_COORDINATES: Final = ("time", "item_id", "platform", "valid_fraction", "cloud_fraction")
-TIME_UNITS: Final = "seconds since 1970-01-01"
+TIME_UNITS: Final = "milliseconds since 1970-01-01"  # provider datetimes carry milliseconds
 TIME_EPOCH: Final = np.datetime64("1970-01-01T00:00:00", "ns")
 COMPRESSOR: Final = zarr.codecs.BloscCodec(
     cname="zstd", clevel=3, shuffle=zarr.codecs.BloscShuffle.bitshuffle
@@ -206,10 +206,10 @@ def _skipped(scene: LoadedScene, exc: BaseException) -> SceneSkipped:
 
 
 def _encoded(coordinate: xr.DataArray) -> Any:
-    """The single value of a per-time coordinate as the store holds it (time as integer seconds)."""
+    """The single value of a per-time coordinate as the store holds it (time as integer milliseconds)."""
     value = coordinate.values[0]
     if np.issubdtype(coordinate.dtype, np.datetime64):
-        return int((value - TIME_EPOCH) // np.timedelta64(1, "s"))
+        return int((value - TIME_EPOCH) // np.timedelta64(1, "ms"))
     return value
 
 

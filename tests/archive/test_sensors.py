@@ -263,7 +263,7 @@ def test_s1_backscatter_separates_water_glacier_and_melange(multi_archive: Archi
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"provider": "usgs"}, {"sensors": ("landsat",)}, {"sensors": ("sentinel-2", "aster")}]
+    "kwargs", [{"provider": "usgs"}, {"sensors": ("landsat",)}, {"sensors": ("sentinel-2", "modis")}]
 )
 def test_invalid_provider_or_sensors_are_rejected(tmp_path: Path, kwargs: dict) -> None:
     with pytest.raises(ArchiveError, match="ArchiveSpec"):
