@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Final
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from ml4earth_stac.errors import StacError
+
+CHUNK_BYTES: Final = 1 << 20  # Starlette's 64 KiB default caps one client at ~200 MB/s here; 1 MiB: ~780
+
+
+class _LargeChunkStaticFiles(StaticFiles):
+    """StaticFiles sending files in 1 MiB chunks (Zarr shards are MBs; Range requests still work)."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        if hasattr(response, "chunk_size"):
+            response.chunk_size = CHUNK_BYTES
+        return response
 
 
 def static_app(folder: Path) -> Starlette:
@@ -19,7 +33,7 @@ def static_app(folder: Path) -> Starlette:
     if not folder.is_dir():
         raise StacError(f"{folder} is not a folder; run `ml4earth demo` or `ml4earth run` first")
     return Starlette(
-        routes=[Mount("/", app=StaticFiles(directory=folder))],
+        routes=[Mount("/", app=_LargeChunkStaticFiles(directory=folder))],
         middleware=[
             Middleware(
                 CORSMiddleware,
