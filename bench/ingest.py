@@ -1,7 +1,7 @@
 """Benchmark: ingest N scenes of each sensor from the loopback sample archive, against a floor measured in
 the same run.
 
-Prints two figures per sensor (Sentinel-2, Landsat, Sentinel-1 RTC):
+Prints two figures per sensor (Sentinel-2, Landsat, Sentinel-1 RTC, ASTER L1T):
   * ratio = pipeline time / floor time for the same N scenes, where the floor is raw rasterio window
     reads of the same assets onto the same grid plus a direct zarr write of the same arrays (same
     codec, same chunks and shards), on the same number of threads. Target: <= 1.5.
@@ -35,13 +35,14 @@ from ml4earth_stac.archive import ArchiveServer, ArchiveSpec, build_sample_archi
 from ml4earth_stac.config import RunSettings, load_recipe
 from ml4earth_stac.grid import aoi_grid
 from ml4earth_stac.pipeline import run_benchmark
+from ml4earth_stac.sensors import aster
 from ml4earth_stac.sensors.adapters import adapter_for
 from ml4earth_stac.store.cube import COMPRESSOR
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".bench"
 RECIPE = ROOT / "catalog" / "svalbard-calving-fronts.yaml"
-SENSORS = ("sentinel-2", "landsat", "sentinel-1")
+SENSORS = ("sentinel-2", "landsat", "sentinel-1", "aster")
 
 
 def archive_items(archive: Path, collection: str) -> list[dict]:
@@ -133,6 +134,8 @@ def floor(recipe_path: Path, files_url: str, archive: Path, threads: int) -> flo
     grid = aoi_grid(recipe.aois[0].geometry, recipe.grid.crs, recipe.grid.resolution)
     end = recipe.time_range.end.isoformat()
     items = [i for i in archive_items(archive, source.collection) if i["properties"]["datetime"][:10] <= end]
+    if source.sensor == "aster":  # one virtual asset per band of the multi-band COGs, read by band index
+        items = [aster.split_multiband_item(item) for item in items]
     bands = [adapter.asset_key(b, source.provider) for b in source.bands]
     mask_key = adapter.mask_asset_key(source.provider)
     keys = bands if mask_key in bands else [*bands, mask_key]
@@ -143,12 +146,13 @@ def floor(recipe_path: Path, files_url: str, archive: Path, threads: int) -> flo
 
     def read_write(job: tuple[int, int]) -> None:
         t, b = job
-        href = f"{files_url}/{items[t]['assets'][keys[b]]['href']}"
+        asset = items[t]["assets"][keys[b]]
+        href = f"{files_url}/{asset['href']}"
         is_mask = b >= len(bands)
         with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), rasterio.open(href) as src:
             window = rasterio.windows.from_bounds(*grid.bounds, transform=src.transform)
             data = src.read(
-                1,
+                asset.get(aster.BAND_INDEX_FIELD, 1),
                 window=window,
                 out_shape=grid.shape,
                 boundless=True,
