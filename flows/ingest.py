@@ -30,6 +30,12 @@ def ingest_aoi(run: pipeline.Run, scenes: pipeline.AoiScenes) -> None:
 
 
 @task(cache_policy=NO_CACHE)
+def chip(run: pipeline.Run) -> None:
+    """Cut the cubes into labelled chips with spatial splits (recipes with labels)."""
+    pipeline.chip_benchmark(run)
+
+
+@task(cache_policy=NO_CACHE)
 def publish(run: pipeline.Run) -> dict[str, Any]:
     """Write STAC and swap the benchmark into place."""
     return pipeline.publish_run(run).to_dict()
@@ -42,6 +48,7 @@ def ingest_benchmark(
     stac_api: str | None = None,
     dask_address: str | None = None,
     threads: int = 2,
+    labels_root: str | None = None,
 ) -> dict[str, Any]:
     """Ingest a recipe (catalog/<benchmark>.yaml) into a Zarr cube and publish it as a STAC collection.
 
@@ -51,13 +58,18 @@ def ingest_benchmark(
         stac_api: a STAC API to use instead of the recipe's (e.g. the local sample archive).
         dask_address: ``tcp://host:port`` of a Dask scheduler; default: threads on this machine.
         threads: threads of the local Dask scheduler.
+        labels_root: folder or URL that the recipe's relative label hrefs are resolved against.
 
     Returns:
         The run report as a dict.
     """
     recipe = load_recipe(recipe_path)
     settings = RunSettings(
-        output_dir=Path(output_dir), stac_api=stac_api, dask_address=dask_address, threads=threads
+        output_dir=Path(output_dir),
+        stac_api=stac_api,
+        dask_address=dask_address,
+        threads=threads,
+        labels_root=labels_root,
     )
     run = pipeline.start_run(recipe, settings)
     found = [find_scenes(run, aoi, source) for aoi in recipe.aois for source in recipe.sources]
@@ -66,6 +78,7 @@ def ingest_benchmark(
     else:
         for scenes in found:
             ingest_aoi(run, scenes)
+        chip(run)
         publish(run)
     run.report.print_summary()
     return run.report.to_dict()

@@ -94,6 +94,9 @@ def run(
     stac_api: Annotated[str | None, typer.Option(help="STAC API to use instead of the recipe's")] = None,
     dask_address: Annotated[str | None, typer.Option(help="tcp://host:port of a Dask scheduler")] = None,
     threads: Annotated[int, typer.Option(help="threads of the local Dask scheduler")] = 2,
+    labels_root: Annotated[
+        str | None, typer.Option(help="folder or URL the recipe's relative label hrefs are resolved against")
+    ] = None,
 ) -> None:
     """Run the ingest flow of one recipe (Prefect, ephemeral) and publish its STAC collection."""
     from ml4earth_stac.config import load_recipe
@@ -103,7 +106,7 @@ def run(
         _prefect_defaults()
         from flows.ingest import ingest_benchmark
 
-        ingest_benchmark(str(recipe), str(output), stac_api, dask_address, threads)
+        ingest_benchmark(str(recipe), str(output), stac_api, dask_address, threads, labels_root)
     except Ml4EarthError as exc:
         _fail(exc)
 
@@ -146,6 +149,7 @@ def demo(
             stac_api=server.stac_api_url,
             dask_address=None,
             threads=os.cpu_count() or 2,
+            labels_root=str(archive),  # the archive's truth: fronts and zones
         )
     validate(output / "catalog.json", None)
     cube = output / recipe.stem / "cube.zarr"

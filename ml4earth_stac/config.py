@@ -118,6 +118,88 @@ class Quality(_Strict):
     masked_scl_classes: list[int] = Field(default_factory=lambda: [0, 1, 3, 8, 9, 10])
 
 
+class LabelClass(_Strict):
+    """One class of the label rasters (``label:classes``)."""
+
+    value: int = Field(ge=0, le=254)  # 255 is the label nodata (ignore index)
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class LabelSource(_Strict):
+    """One label file (or one per scene/AOI), burned onto each chipped scene in recipe order.
+
+    ``href`` is a path or URL; a relative one is resolved against the run's ``labels_root``. Placeholders:
+    ``{item_id}`` (the scene's upstream item: a per-scene raster label) and ``{aoi}``.
+    """
+
+    kind: Literal["raster", "polygons", "lines"]
+    href: str
+    class_field: str | None = Field(None, description="polygons: the attribute holding the class name")
+    value: int | None = Field(None, ge=0, le=254, description="class burned where class_field is unset")
+    width_m: float | None = Field(None, gt=0, description="lines: burned width in metres")
+    aoi_field: str | None = Field(None, description="attribute naming the AOI (case-insensitive)")
+    date_field: str | None = Field(None, description="attribute with the label's date; None: static")
+
+    @model_validator(mode="after")
+    def _complete(self) -> LabelSource:
+        if self.kind == "lines" and (self.width_m is None or self.value is None):
+            raise ValueError("kind 'lines' needs width_m and value (the class burned along the lines)")
+        if self.kind == "polygons" and (self.class_field is None) == (self.value is None):
+            raise ValueError("kind 'polygons' needs exactly one of class_field or value")
+        return self
+
+
+class Labels(_Strict):
+    """What the chips are labelled with."""
+
+    sensor: str = Field(description="the sensor whose cube is chipped, e.g. sentinel-2")
+    task: Literal["segmentation"] = "segmentation"
+    classes: list[LabelClass] = Field(min_length=1)
+    sources: list[LabelSource] = Field(min_length=1)
+    date_tolerance_days: float = Field(1.0, ge=0, description="dated labels: nearest scene within this")
+
+    @model_validator(mode="after")
+    def _known_values(self) -> Labels:
+        known = {c.value for c in self.classes}
+        unknown = sorted({s.value for s in self.sources if s.value is not None} - known)
+        if unknown:
+            raise ValueError(f"label values {unknown} are not among classes {sorted(known)}")
+        return self
+
+
+class Chips(_Strict):
+    """The chip grid over each AOI and the per-chip filters."""
+
+    size_px: int = Field(256, ge=16)
+    overlap_px: int = Field(0, ge=0)
+    min_valid_fraction: float = Field(0.8, ge=0, le=1)
+    min_label_fraction: float = Field(0.5, ge=0, le=1, description="share of pixels with a class")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Chips:
+        if self.overlap_px >= self.size_px:
+            raise ValueError(f"overlap_px {self.overlap_px} must be below size_px {self.size_px}")
+        return self
+
+
+class Splits(_Strict):
+    """Spatially disjoint train/val/test splits, reproducible from the seed."""
+
+    method: Literal["block", "aoi"] = "block"
+    block_m: float | None = Field(None, gt=0)
+    buffer_m: float = Field(0.0, ge=0)
+    fractions: dict[Literal["train", "val", "test"], float] = Field(
+        default_factory=lambda: {"train": 0.7, "val": 0.15, "test": 0.15}
+    )
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _block_size(self) -> Splits:
+        if self.method == "block" and self.block_m is None:
+            raise ValueError("method 'block' needs block_m (the block edge in metres)")
+        return self
+
+
 class Recipe(_Strict):
     """One benchmark: what a published STAC collection contains."""
 
@@ -133,6 +215,19 @@ class Recipe(_Strict):
     sources: list[Source] = Field(min_length=1)
     grid: Grid
     quality: Quality = Quality()
+    labels: Labels | None = None
+    chips: Chips | None = None
+    splits: Splits | None = None
+
+    @model_validator(mode="after")
+    def _ml_parts_together(self) -> Recipe:
+        given = {name: getattr(self, name) is not None for name in ("labels", "chips", "splits")}
+        if any(given.values()) and not all(given.values()):
+            missing = [name for name, present in given.items() if not present]
+            raise ValueError(f"labels, chips and splits come together; missing {missing}")
+        if self.labels is not None and self.labels.sensor not in {s.sensor for s in self.sources}:
+            raise ValueError(f"labels.sensor {self.labels.sensor!r} has no source in sources")
+        return self
 
     @model_validator(mode="after")
     def _unique_aoi_names(self) -> Recipe:
@@ -165,6 +260,9 @@ class RunSettings(BaseModel):
     stac_api: str | None = Field(None, description="use this STAC API instead of the recipe's")
     dask_address: str | None = Field(None, description="tcp://host:port of a Dask scheduler; None = threads")
     threads: int = Field(2, ge=1)
+    labels_root: str | None = Field(
+        None, description="folder or URL that relative label hrefs are resolved against; None = cwd"
+    )
     allowed_hosts: tuple[str, ...] | None = Field(
         None, description="asset hosts that may be fetched; None = any host over http(s)"
     )

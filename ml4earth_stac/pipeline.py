@@ -22,6 +22,7 @@ from typing import Any, Final
 import dask
 from rich.progress import Progress
 
+from ml4earth_stac.chipping import ChipSummary, build_chips, check_label_sources
 from ml4earth_stac.config import Aoi, Quality, Recipe, RunSettings, Source
 from ml4earth_stac.errors import SceneSkipped, SourceError
 from ml4earth_stac.grid import GridSpec, aoi_grid
@@ -53,6 +54,7 @@ class Run:
     report: RunReport
     scenes: list[PublishedScene] = field(default_factory=list)
     plan: dict[str, list[str]] = field(default_factory=dict)
+    chips: ChipSummary | None = None
 
     def api_url(self, source: Source) -> str:
         """The STAC API a source is searched at (run settings override the recipe)."""
@@ -86,6 +88,8 @@ def start_run(recipe: Recipe, settings: RunSettings) -> Run:
         check_collection(adapter, source.provider, source.collection)
         for band in source.bands:
             adapter.band(band)
+    if recipe.labels is not None:
+        check_label_sources(recipe.labels, settings.labels_root)
     settings.output_dir.mkdir(parents=True, exist_ok=True)
     publish.recover_interrupted_swap(settings.output_dir, recipe.id)
     return Run(recipe, settings, publish.staging_dir(settings.output_dir, recipe.id), RunReport(recipe.id))
@@ -290,6 +294,20 @@ def _published(
     )
 
 
+def chip_benchmark(run: Run) -> None:
+    """Cut the cube into labelled chips with spatial splits (recipes with ``labels``; else nothing)."""
+    if run.recipe.labels is None or not run.scenes:
+        return
+    with run.report.timed("chips"):
+        run.chips = build_chips(
+            run.recipe,
+            run.staging / publish.CUBE_NAME,
+            run.staging / publish.CHIPS_NAME,
+            run.settings.labels_root,
+        )
+    run.report.record_chips(run.chips)
+
+
 def publish_run(run: Run) -> RunReport:
     """Consolidate the store, write STAC into staging, then swap it into place."""
     report, output_dir = run.report, run.settings.output_dir
@@ -303,9 +321,10 @@ def publish_run(run: Run) -> RunReport:
         store = run.staging / publish.CUBE_NAME
         consolidate(store)
         report.bytes_written += publish.write_benchmark_stac(
-            run.staging, run.recipe, run.scenes, run.api_url(run.recipe.sources[0])
+            run.staging, run.recipe, run.scenes, run.api_url(run.recipe.sources[0]), run.chips
         )
-        report.bytes_written += sum(p.stat().st_size for p in store.rglob("*") if p.is_file())
+        for stored in (store, run.staging / publish.CHIPS_NAME):
+            report.bytes_written += sum(p.stat().st_size for p in stored.rglob("*") if p.is_file())
         _write_plan(run)
         report.outputs = _published_paths(run)
         report.save(run.staging / "run-report.json")
@@ -329,6 +348,7 @@ def _published_paths(run: Run) -> dict[str, str]:
         "catalog": str(output_dir / "catalog.json"),
         "collection": str(target / "collection.json"),
         "cube": str(target / publish.CUBE_NAME),
+        **({"chips": str(target / publish.CHIPS_NAME)} if run.recipe.labels is not None else {}),
     }
 
 
@@ -341,6 +361,7 @@ def run_benchmark(recipe: Recipe, settings: RunSettings) -> RunReport:
     with dask_scheduler(settings):
         for scenes in found:
             ingest_aoi(run, scenes)
+    chip_benchmark(run)
     return publish_run(run)
 
 

@@ -45,11 +45,18 @@ def small_archive_server(small_archive):
         yield server
 
 
-def recipe_for_archive(manifest, **overrides):
-    """The Svalbard recipe, with the AOI of a (possibly smaller) sample archive and optional overrides."""
+def recipe_for_archive(manifest, with_labels: bool = False, **overrides):
+    """The Svalbard recipe, with the AOI of a (possibly smaller) sample archive and optional overrides.
+
+    Without ``with_labels`` the ML part (labels, chips, splits) is left out: the run ingests and publishes
+    the cubes only.
+    """
     from ml4earth_stac.config import Recipe, load_recipe
 
     raw = load_recipe(REPO_ROOT / "catalog" / "svalbard-calving-fronts.yaml").model_dump(mode="json")
+    if not with_labels:
+        for part in ("labels", "chips", "splits"):
+            raw[part] = None
     raw["aois"] = [{"name": g.name, "geometry": g.aoi_geometry_wgs84} for g in manifest.glaciers]
     raw["sources"] = [s for s in raw["sources"] if s["collection"] in manifest.collection_ids]
     for source in raw["sources"]:

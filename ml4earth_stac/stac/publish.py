@@ -14,6 +14,9 @@ Published layout::
     <output>/<benchmark>/run-report.json
     <output>/<benchmark>/thumbnail.png
     <output>/<benchmark>/items/<item-id>/<item-id>.json    one item per ingested scene (+ quicklook.png)
+    <output>/<benchmark>/chips.zarr                        ML chips + labels + splits (recipes with labels)
+    <output>/<benchmark>/chips-manifest.json               size + checksum of every chip store file
+    <output>/<benchmark>/items/<aoi>-<split>-labels/...    one label item per AOI and split
 """
 
 from __future__ import annotations
@@ -25,13 +28,16 @@ import shutil
 from pathlib import Path
 from typing import Any, Final
 
+from ml4earth_stac.chipping import ChipSummary
 from ml4earth_stac.config import Recipe
-from ml4earth_stac.stac import build
+from ml4earth_stac.stac import build, labels
 from ml4earth_stac.stac.files import multihash_sha256, tree_size, write_store_manifest
 from ml4earth_stac.stac.quicklook import write_quicklook
 
 CUBE_NAME: Final = "cube.zarr"
 MANIFEST_NAME: Final = "cube-manifest.json"
+CHIPS_NAME: Final = "chips.zarr"
+CHIPS_MANIFEST_NAME: Final = "chips-manifest.json"
 STAGING_NAME: Final = ".staging"
 JSON_TYPE: Final = "application/json"
 
@@ -46,9 +52,16 @@ def staging_dir(output_dir: Path, benchmark: str) -> Path:
 
 
 def write_benchmark_stac(
-    staging: Path, recipe: Recipe, scenes: list[build.PublishedScene], upstream_api: str
+    staging: Path,
+    recipe: Recipe,
+    scenes: list[build.PublishedScene],
+    upstream_api: str,
+    chips: ChipSummary | None = None,
 ) -> int:
-    """Write quicklooks, the store manifest, items and the collection into the staging folder.
+    """Write quicklooks, the store manifests, items and the collection into the staging folder.
+
+    With ``chips`` (recipes with labels), label items per AOI and split, the chip store's assets and the
+    collection's label summaries are written too.
 
     Returns:
         Bytes written for STAC and its companion files (the store itself not included).
@@ -64,7 +77,15 @@ def write_benchmark_stac(
         )
     store_size = write_store_manifest(store, staging / MANIFEST_NAME) if store.exists() else 0
     assets = _collection_assets(staging, recipe, scenes, store_size)
+    if chips is not None:
+        label_links, label_bytes = _write_label_items(staging, recipe, scenes, chips)
+        item_links += label_links
+        written += label_bytes
+        assets |= _chips_assets(staging, chips)
     collection = build.benchmark_collection(recipe, scenes, assets, upstream_api)
+    if chips is not None:
+        collection["stac_extensions"].append(labels.LABEL_EXT)
+        collection["summaries"] |= labels.collection_label_fields(recipe, chips)
     collection["links"] = [
         {"rel": "root", "href": "../catalog.json", "type": JSON_TYPE},
         {"rel": "parent", "href": "../catalog.json", "type": JSON_TYPE},
@@ -72,7 +93,59 @@ def write_benchmark_stac(
         *item_links,
     ]
     _write_json(staging / "collection.json", collection)
-    return written + tree_size(staging / "collection.json") + tree_size(staging / MANIFEST_NAME)
+    manifests = tree_size(staging / MANIFEST_NAME) + tree_size(staging / CHIPS_MANIFEST_NAME)
+    return written + tree_size(staging / "collection.json") + manifests
+
+
+def _write_label_items(
+    staging: Path, recipe: Recipe, scenes: list[build.PublishedScene], chips: ChipSummary
+) -> tuple[list[dict[str, Any]], int]:
+    """Write one label item per AOI and split; return their collection links and bytes written."""
+    by_upstream = {
+        s.item_id: (s.stac_id, s.upstream["properties"]["datetime"])
+        for s in scenes
+        if s.sensor == chips.sensor
+    }
+    links, written = [], 0
+    for aoi, split in sorted(chips.footprints):
+        item = labels.label_item(recipe, chips, aoi, split, by_upstream)
+        folder = staging / "items" / item["id"]
+        folder.mkdir(parents=True, exist_ok=True)
+        item["links"] += [
+            {"rel": "root", "href": "../../../catalog.json", "type": JSON_TYPE},
+            {"rel": "parent", "href": "../../collection.json", "type": JSON_TYPE},
+            {"rel": "collection", "href": "../../collection.json", "type": JSON_TYPE},
+        ]
+        item["collection"] = recipe.id
+        _write_json(folder / f"{item['id']}.json", item)
+        written += tree_size(folder)
+        links.append(
+            {"rel": "item", "href": f"./items/{item['id']}/{item['id']}.json", "type": "application/geo+json"}
+        )
+    return links, written
+
+
+def _chips_assets(staging: Path, chips: ChipSummary) -> dict[str, dict[str, Any]]:
+    store = staging / CHIPS_NAME
+    size = write_store_manifest(store, staging / CHIPS_MANIFEST_NAME)
+    manifest = staging / CHIPS_MANIFEST_NAME
+    splits = ", ".join(f"{split} {n}" for split, n in chips.counts.items())
+    asset = labels.chips_asset(f"./{CHIPS_NAME}", None, "ML chips, labels and splits (Zarr v3)", size)
+    asset["description"] = (
+        f"One group per sensor ({chips.sensor}); samples ordered by split ({splits}); normalization from the "
+        "train split in the group attributes. Stream a split with ml4earth_stac.store.ChipDataset."
+    )
+    return {
+        "chips": asset,
+        "chips-manifest": build.file_asset(
+            f"./{CHIPS_MANIFEST_NAME}",
+            JSON_TYPE,
+            ["metadata"],
+            "size and checksum of every file of the chip store",
+            manifest.stat().st_size,
+            multihash_sha256(manifest),
+        ),
+    }
 
 
 def _write_item(staging: Path, scene: build.PublishedScene, recipe: Recipe) -> tuple[dict, int]:

@@ -36,6 +36,7 @@ from ml4earth_stac.errors import StacError
 DEFAULT_SCHEMAS_ENV: Final = "ML4EARTH_STAC_SCHEMAS"
 REFERENCE_ENV: Final = "ML4EARTH_REFERENCE"
 SCHEMA_MAP_NAME: Final = "schema-map.json"
+PACKAGE_SCHEMAS_DIR: Final = Path(__file__).parent / "schemas"
 LINK_CHECK: Final = "link-check"
 """The ``schema`` of a problem found by the tree walk (a broken link), not by a JSON schema."""
 FOLLOWED_LINK_RELS: Final = ("child", "item")
@@ -146,7 +147,8 @@ class StacValidator:
         """
         self.schemas_dir = Path(schemas_dir) if schemas_dir is not None else default_schemas_dir()
         self.skip_schemas = frozenset(_strip_fragment(url) for url in skip_schemas)
-        self._schemas = _load_schema_map(self.schemas_dir)
+        # schemas the reference mirror lacks (written for this project), then the mirror (which wins)
+        self._schemas = {**_load_schema_map(PACKAGE_SCHEMAS_DIR), **_load_schema_map(self.schemas_dir)}
         resources = [(url, DRAFT7.create_resource(contents)) for url, contents in self._schemas.items()]
         self._registry: Registry = Registry(retrieve=self._retrieve).with_resources(resources)
         self._validators: dict[str, Draft7Validator] = {}
