@@ -15,7 +15,6 @@ from typing import Any, Final
 import pyproj
 import shapely
 import shapely.geometry
-import shapely.ops
 
 from ml4earth_stac.chipping import ChipSummary
 from ml4earth_stac.config import Recipe
@@ -140,4 +139,5 @@ def collection_label_fields(recipe: Recipe, summary: ChipSummary) -> dict[str, A
 def _footprint_wgs84(bounds: list[tuple[float, float, float, float]], epsg: int) -> shapely.Geometry:
     union = shapely.union_all([shapely.geometry.box(*b) for b in bounds])
     to_wgs84 = pyproj.Transformer.from_crs(epsg, 4326, always_xy=True).transform
-    return shapely.ops.transform(to_wgs84, union.segmentize(max(union.bounds[2] - union.bounds[0], 1) / 32))
+    dense = union.segmentize(max(union.bounds[2] - union.bounds[0], 1) / 32)
+    return shapely.transform(dense, to_wgs84, interleaved=False)
