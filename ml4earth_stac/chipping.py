@@ -18,6 +18,7 @@ Nothing is published here: the store is written under the run's staging folder.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -152,7 +153,7 @@ def check_label_sources(labels: Labels, labels_root: str | None) -> None:
         if "://" in href:
             continue
         templated = "{" in href
-        path = Path(href.split("{", 1)[0]).parent if templated else Path(href)
+        path = Path(os.path.dirname(href.split("{", 1)[0]) or ".") if templated else Path(href)
         if not path.exists():
             root = labels_root or "the cwd"
             raise RecipeError(
@@ -223,8 +224,9 @@ class _Chipper:
         """The kept chips of every scene of one AOI's cube (train chips also feed the statistics)."""
         times = [pd.Timestamp(t).to_pydatetime() for t in cube["time"].values]
         vectors = [self._vector(source, aoi, times) for source in self.labels.sources]
+        static: dict[int, np.ndarray] = {}  # burned static vector labels, the same at every date
         for t, item_id in enumerate(str(i) for i in cube["item_id"].values):
-            label = self._scene_label(vectors, grid, aoi, t, item_id)
+            label = self._scene_label(vectors, grid, aoi, t, item_id, static)
             image = np.asarray(cube[self.adapter.variable].isel(time=t).values, dtype=np.float32)
             for position in positions:
                 sample = self._sample(position, image, label, grid, times[t], item_id)
@@ -311,10 +313,20 @@ class _Chipper:
         return _Vector(frame, dict(match.matched))
 
     def _scene_label(
-        self, vectors: list[_Vector], grid: GridSpec, aoi: str, t: int, item_id: str
+        self,
+        vectors: list[_Vector],
+        grid: GridSpec,
+        aoi: str,
+        t: int,
+        item_id: str,
+        static: dict[int, np.ndarray],
     ) -> np.ndarray:
-        """The label of one scene on the AOI grid: the sources burned in order, 255 where none has a class."""
-        label = np.full(grid.shape, LABEL_NODATA, dtype=np.uint8)
+        """The label of one scene on the AOI grid: the sources burned in order, 255 where none has a class.
+
+        ``static`` caches the burned layer (255 = not covered) of each static vector source by position.
+        """
+        background = self.labels.background
+        label = np.full(grid.shape, LABEL_NODATA if background is None else background, dtype=np.uint8)
         for source, vector in zip(self.labels.sources, vectors, strict=True):
             if source.kind == "raster":
                 href = resolve_href(source.href.format(item_id=item_id, aoi=aoi), self.labels_root)
@@ -326,9 +338,17 @@ class _Chipper:
                 label = np.where(values != LABEL_NODATA, values, label).astype(np.uint8)
                 continue
             frame = vector.frame
-            if frame is not None and vector.scene_of is not None:
-                frame = frame.iloc[[i for i, scene in vector.scene_of.items() if scene == t]]
-            if frame is not None and not frame.empty:
+            if frame is None or frame.empty:
+                continue
+            if vector.scene_of is None:
+                position = self.labels.sources.index(source)
+                if position not in static:
+                    empty = np.full(grid.shape, LABEL_NODATA, dtype=np.uint8)
+                    static[position] = _burn_vector(empty, source, frame, grid, self._class_codes())
+                label = np.where(static[position] != LABEL_NODATA, static[position], label).astype(np.uint8)
+                continue
+            frame = frame.iloc[[i for i, scene in vector.scene_of.items() if scene == t]]
+            if not frame.empty:
                 label = _burn_vector(label, source, frame, grid, self._class_codes())
         return label
 

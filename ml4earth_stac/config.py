@@ -157,11 +157,15 @@ class Labels(_Strict):
     classes: list[LabelClass] = Field(min_length=1)
     sources: list[LabelSource] = Field(min_length=1)
     date_tolerance_days: float = Field(1.0, ge=0, description="dated labels: nearest scene within this")
+    background: int | None = Field(
+        None, ge=0, le=254, description="class of pixels no label source covers; None: no label (255)"
+    )
 
     @model_validator(mode="after")
     def _known_values(self) -> Labels:
         known = {c.value for c in self.classes}
-        unknown = sorted({s.value for s in self.sources if s.value is not None} - known)
+        used = {s.value for s in self.sources if s.value is not None} | {self.background} - {None}
+        unknown = sorted(used - known)
         if unknown:
             raise ValueError(f"label values {unknown} are not among classes {sorted(known)}")
         return self

@@ -1,4 +1,4 @@
-"""The sample archive: seeded synthetic scenes of Kronebreen (optionally Negribreen), Svalbard, with truth.
+"""The sample archive: seeded synthetic scenes of Svalbard glaciers and South American cities, with truth.
 
 Sentinel-2 L2A scenes with Planetary Computer or Earth Search v1 shaped STAC items, optionally Landsat C2 L2
 and Sentinel-1 RTC collections showing the same truth per date, written as COGs and served on 127.0.0.1 by
@@ -9,6 +9,7 @@ from ml4earth_stac.archive._bands import BANDS, boa_offset_dn, encode_reflectanc
 from ml4earth_stac.archive._build import build_sample_archive
 from ml4earth_stac.archive._manifest import (
     ArchiveManifest,
+    CityRecord,
     GlacierRecord,
     SceneRecord,
     SensorItemRecord,
@@ -26,6 +27,7 @@ __all__ = [
     "ArchiveManifest",
     "ArchiveServer",
     "ArchiveSpec",
+    "CityRecord",
     "GlacierRecord",
     "SceneRecord",
     "SensorItemRecord",

@@ -14,6 +14,7 @@ import numpy as np
 from ml4earth_stac.archive import _bands as B
 from ml4earth_stac.archive import _scene as S
 from ml4earth_stac.archive._aster import plan_aster
+from ml4earth_stac.archive._city_build import write_city_site
 from ml4earth_stac.archive._cog import write_cog
 from ml4earth_stac.archive._earthsearch import ES_ATMOSPHERE_GSD, es_collection_dict, es_item_dict
 from ml4earth_stac.archive._extras import (
@@ -30,6 +31,7 @@ from ml4earth_stac.archive._landsat import plan_landsat
 from ml4earth_stac.archive._manifest import (
     MANIFEST_NAME,
     ArchiveManifest,
+    CityRecord,
     GlacierRecord,
     SceneRecord,
     SensorItemRecord,
@@ -293,6 +295,42 @@ def _write_dates(root: Path, spec: ArchiveSpec):
     return items, fronts, tuple(glaciers), extra_items
 
 
+def _write_cities(
+    root: Path, spec: ArchiveSpec, items: list[dict[str, Any]], extra_items: dict[str, list[dict[str, Any]]]
+) -> tuple[CityRecord, ...]:
+    """Write every city of the spec; their items join the Sentinel-2 and Sentinel-1 collections."""
+    records = []
+    for key in spec.cities:
+        city = write_city_site(
+            root,
+            key,
+            seed=spec.seed,
+            n_dates=spec.city_dates,
+            scene_size_px=spec.city_size_px,
+            sensors=tuple(s for s in spec.sensors if s in ("sentinel-2", "sentinel-1")),
+        )
+        items += city.items.get(COLLECTION_ID, ())
+        s1 = city.items.get(S1_COLLECTION_ID, ())
+        extra_items.setdefault(S1_COLLECTION_ID, []).extend(s1)
+        truth = {"canopy_geojson": city.canopy_geojson, "classes": city.classes}
+        truth |= {"canopy_parquet": city.canopy_parquet} if city.canopy_parquet else {}
+        records.append(
+            CityRecord(
+                name=city.city,
+                title=city.name,
+                epsg=city.epsg,
+                mgrs_tile=city.mgrs_tile,
+                aoi_geometry_wgs84=city.aoi_geometry_wgs84,
+                scene_bbox_utm=city.scene_bbox_utm,
+                item_ids=tuple(i["id"] for i in city.items.get(COLLECTION_ID, ())),
+                s1_item_ids=tuple(i["id"] for i in s1),
+                canopy_fraction=round(city.canopy_fraction, 4),
+                truth={name: str(Path(path).relative_to(root)) for name, path in truth.items()},
+            )
+        )
+    return tuple(records)
+
+
 def build_sample_archive(root: Path, spec: ArchiveSpec = ArchiveSpec()) -> ArchiveManifest:  # noqa: B008
     """Build (or reuse) the seeded Kronebreen sample archive under ``root``.
 
@@ -322,6 +360,7 @@ def build_sample_archive(root: Path, spec: ArchiveSpec = ArchiveSpec()) -> Archi
     except OSError as exc:
         raise ArchiveError(f"cannot prepare archive folder {root}: {exc}. Choose a writable folder.") from exc
     items, fronts, glaciers, extra_items = _write_dates(root, spec)
+    cities = _write_cities(root, spec, items, extra_items)
     s2_collection = es_collection_dict if spec.provider == "earth-search" else collection_dict
     write_json(root / "collection.json", s2_collection(items))
     write_extra_collections(root, extra_items)
@@ -341,6 +380,7 @@ def build_sample_archive(root: Path, spec: ArchiveSpec = ArchiveSpec()) -> Archi
         scenes=kronebreen.scenes,
         extra_items=kronebreen.extra_items,
         glaciers=glaciers,
+        cities=cities,
     )
     write_manifest(manifest)
     return manifest

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from ml4earth_stac.archive._spec import DEFAULT_GLACIERS, FORMAT_VERSION, MGRS_TILE, ArchiveSpec
+from ml4earth_stac.archive._spec import (
+    DEFAULT_GLACIERS,
+    FORMAT_VERSION,
+    MGRS_TILE,
+    S1_COLLECTION_ID,
+    ArchiveSpec,
+)
 from ml4earth_stac.errors import ArchiveError
 
 MANIFEST_NAME: Final = "manifest.json"
@@ -155,6 +161,7 @@ class ArchiveManifest:
             fields above (``item_ids``, ``scenes``, ``extra_items``, ``epsg`` ... are Kronebreen's only).
             Left out, it is derived from those fields (a single-glacier archive; its manifest.json has no
             ``glaciers`` key).
+        cities: every city of ``spec.cities`` (the urban tree-canopy benchmark), in that order.
     """
 
     root: Path
@@ -170,6 +177,7 @@ class ArchiveManifest:
     scenes: tuple[SceneRecord, ...]
     extra_items: tuple[SensorItemRecord, ...] = ()
     glaciers: tuple[GlacierRecord, ...] = ()
+    cities: tuple[CityRecord, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.glaciers:
@@ -217,20 +225,24 @@ class ArchiveManifest:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (without ``root``)."""
-        return {
-            "format_version": FORMAT_VERSION,
-            "spec": self.spec.to_dict(),
-            "collection_id": self.collection_id,
-            "item_ids": list(self.item_ids),
-            "epsg": self.epsg,
-            "aoi_name": self.aoi_name,
-            "glacier": self.glacier,
-            "aoi_geometry_wgs84": self.aoi_geometry_wgs84,
-            "aoi_bbox_utm": list(self.aoi_bbox_utm),
-            "scene_bbox_utm": list(self.scene_bbox_utm),
-            "scenes": [vars(s) for s in self.scenes],
-            "extra_items": [vars(r) for r in self.extra_items],
-        } | self._glaciers_dict()
+        return (
+            {
+                "format_version": FORMAT_VERSION,
+                "spec": self.spec.to_dict(),
+                "collection_id": self.collection_id,
+                "item_ids": list(self.item_ids),
+                "epsg": self.epsg,
+                "aoi_name": self.aoi_name,
+                "glacier": self.glacier,
+                "aoi_geometry_wgs84": self.aoi_geometry_wgs84,
+                "aoi_bbox_utm": list(self.aoi_bbox_utm),
+                "scene_bbox_utm": list(self.scene_bbox_utm),
+                "scenes": [vars(s) for s in self.scenes],
+                "extra_items": [vars(r) for r in self.extra_items],
+            }
+            | self._glaciers_dict()
+            | ({"cities": [vars(c) for c in self.cities]} if self.cities else {})
+        )
 
     def _glaciers_dict(self) -> dict[str, Any]:
         if tuple(self.spec.glaciers) == DEFAULT_GLACIERS:
@@ -243,12 +255,69 @@ class ArchiveManifest:
             for record in glacier.extra_items:
                 if record.item_id == item_id:
                     return self.root / record.collection_id / "items" / f"{item_id}.json"
+        for city in self.cities:
+            if item_id in city.s1_item_ids:
+                return self.root / S1_COLLECTION_ID / "items" / f"{item_id}.json"
         return self.root / "items" / f"{item_id}.json"
 
     def all_item_paths(self) -> tuple[Path, ...]:
-        """Item files of every collection and every glacier."""
+        """Item files of every collection, glacier and city."""
         ids = [i for g in self.glaciers for i in (*g.item_ids, *(r.item_id for r in g.extra_items))]
+        ids += [i for c in self.cities for i in (*c.item_ids, *c.s1_item_ids)]
         return tuple(self.item_path(i) for i in ids)
+
+    def city_record(self, name: str) -> CityRecord:
+        """The record of one city (``curitiba``).
+
+        Raises:
+            ArchiveError: when the archive has no such city.
+        """
+        for record in self.cities:
+            if record.name == name:
+                return record
+        raise ArchiveError(
+            f"the archive at {self.root} has no city {name!r} (it has {[c.name for c in self.cities]}); "
+            "build it with ArchiveSpec(cities=...) naming it."
+        )
+
+
+@dataclass(frozen=True)
+class CityRecord:
+    """One city of the urban tree-canopy benchmark.
+
+    Attributes:
+        name: AOI name (``curitiba``); title: the city's name (``Curitiba``).
+        epsg: EPSG code of its scenes (its own UTM zone, e.g. 32722 south).
+        mgrs_tile: the Sentinel-2 tile of its scenes.
+        aoi_geometry_wgs84: GeoJSON Polygon of the AOI (the middle of the scene).
+        scene_bbox_utm: scene [xmin, ymin, xmax, ymax] in ``epsg``.
+        item_ids: its Sentinel-2 items; s1_item_ids: its Sentinel-1 RTC items (may be empty).
+        canopy_fraction: share of the scene under tree canopy (truth).
+        truth: relative paths of the truth files: ``canopy_geojson``, ``canopy_parquet``, ``classes``.
+    """
+
+    name: str
+    title: str
+    epsg: int
+    mgrs_tile: str
+    aoi_geometry_wgs84: dict[str, Any]
+    scene_bbox_utm: tuple[float, float, float, float]
+    item_ids: tuple[str, ...]
+    s1_item_ids: tuple[str, ...]
+    canopy_fraction: float
+    truth: dict[str, str]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CityRecord:
+        """Rebuild a record from its manifest entry."""
+        return cls(
+            **data
+            | {
+                "scene_bbox_utm": tuple(data["scene_bbox_utm"]),
+                "item_ids": tuple(data["item_ids"]),
+                "s1_item_ids": tuple(data["s1_item_ids"]),
+            }
+        )
 
 
 def write_manifest(manifest: ArchiveManifest) -> None:
@@ -298,6 +367,7 @@ def load_manifest(root: Path) -> ArchiveManifest:
             scenes=tuple(SceneRecord(**s) for s in data["scenes"]),
             extra_items=tuple(SensorItemRecord(**r) for r in data.get("extra_items", [])),
             glaciers=tuple(GlacierRecord.from_dict(g) for g in data.get("glaciers", [])),
+            cities=tuple(CityRecord.from_dict(c) for c in data.get("cities", [])),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ArchiveError(

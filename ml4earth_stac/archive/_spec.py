@@ -23,6 +23,8 @@ PROVIDERS: Final = ("planetary-computer", "earth-search")
 SENSORS: Final = ("sentinel-2", "landsat", "sentinel-1", "aster")
 # Glaciers an archive can hold (see _glaciers); Kronebreen is always one of them.
 GLACIERS: Final = ("kronebreen", "negribreen")
+# South American cities of the urban tree canopy benchmark (see _cities); none by default.
+CITY_KEYS: Final = ("curitiba", "medellin", "santiago")
 DEFAULT_GLACIERS: Final = ("kronebreen",)
 # Collection of every sensor; the Sentinel-2 collection keeps its id under both providers.
 COLLECTION_OF_SENSOR: Final = {
@@ -76,6 +78,11 @@ class ArchiveSpec:
         glaciers: AOIs of the archive: ``"kronebreen"`` (always; EPSG:32633, tile 33XVH) plus optionally
             ``"negribreen"`` (east coast of Spitsbergen, scenes in EPSG:32634, tile 34XDN). Every date is one
             overpass seen by each glacier's own items (other tile, other Landsat path, next S1 slice).
+        cities: South American cities for the tree-canopy benchmark (``curitiba``, ``medellin``,
+            ``santiago``): Sentinel-2 (and Sentinel-1, when in ``sensors``) scenes in the city's own UTM
+            zone, with canopy polygons as truth; Planetary Computer shaped only.
+        city_size_px: 10 m pixels per side of a city scene (a multiple of 6).
+        city_dates: acquisitions per city.
     """
 
     n_dates: int = 8
@@ -91,12 +98,18 @@ class ArchiveSpec:
     provider: Provider = "planetary-computer"
     sensors: tuple[str, ...] = ("sentinel-2",)
     glaciers: tuple[str, ...] = DEFAULT_GLACIERS
+    cities: tuple[str, ...] = ()
+    city_size_px: int = 360
+    city_dates: int = 3
 
     def to_dict(self) -> dict[str, Any]:
-        """The spec as JSON-ready dict (tuples become lists; default ``glaciers`` left out, as before)."""
+        """The spec as JSON-ready dict (tuples become lists; defaults of later knobs left out, as before)."""
         out = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
         if tuple(self.glaciers) == DEFAULT_GLACIERS:
             del out["glaciers"]
+        if not self.cities:
+            for key in ("cities", "city_size_px", "city_dates"):
+                del out[key]
         return out
 
     @classmethod
@@ -180,8 +193,23 @@ def check_spec(spec: ArchiveSpec) -> None:
     glaciers = tuple(spec.glaciers)
     if AOI_NAME not in glaciers or len(set(glaciers)) != len(glaciers) or not set(glaciers) <= set(GLACIERS):
         problems.append(f"glaciers={spec.glaciers!r} must hold 'kronebreen' and optionally 'negribreen'")
+    problems += _city_problems(spec)
     if problems:
         raise ArchiveError("invalid ArchiveSpec: " + "; ".join(problems) + ". Fix the ArchiveSpec arguments.")
+
+
+def _city_problems(spec: ArchiveSpec) -> list[str]:
+    cities = tuple(spec.cities)
+    if not cities:
+        return []
+    problems = []
+    if len(set(cities)) != len(cities) or not set(cities) <= set(CITY_KEYS):
+        problems.append(f"cities={spec.cities!r} must be distinct names among {CITY_KEYS}")
+    if spec.provider != "planetary-computer":
+        problems.append("cities are Planetary Computer shaped only: use provider='planetary-computer'")
+    if spec.city_size_px < 120 or spec.city_size_px % 6 or spec.city_dates < 1:
+        problems.append(f"city_size_px={spec.city_size_px} (multiple of 6, >= 120), city_dates >= 1")
+    return problems
 
 
 def processing_baseline(sensing: dt.date) -> str:
