@@ -17,7 +17,7 @@ demo: install
 	$(BIN)/ml4earth demo
 
 lint: install
-	$(BIN)/ruff check ml4earth_stac flows tests bench
+	$(BIN)/ruff check ml4earth_stac flows tests bench examples
 	$(BIN)/lint-imports
 
 test: install lint

@@ -62,8 +62,8 @@ class ChipSummary:
     Attributes:
         sensor: the chipped sensor.
         counts: chips written per split.
-        dropped: chips left out per reason (``invalid``, ``unlabelled``, ``buffer`` = positions dropped by
-            the split buffer, counted once per scene).
+        dropped: chips left out per reason (``cloudy``, ``invalid``, ``unlabelled``, ``buffer`` = positions
+            dropped by the split buffer, counted once per scene).
         unused_labels: (label, reason) of labels that went with no scene or could not be read.
         class_counts: per split, pixel count per class value.
         class_pixels: per (AOI, split), pixel count per class value.
@@ -228,20 +228,32 @@ class _Chipper:
         for t, item_id in enumerate(str(i) for i in cube["item_id"].values):
             label = self._scene_label(vectors, grid, aoi, t, item_id, static)
             image = np.asarray(cube[self.adapter.variable].isel(time=t).values, dtype=np.float32)
+            mask_name = self.adapter.mask_variable
+            mask = cube[mask_name].isel(time=t).values if mask_name in cube else None  # SCL, QA_PIXEL
             for position in positions:
-                sample = self._sample(position, image, label, grid, times[t], item_id)
+                sample = self._sample(position, (image, label, mask), grid, times[t], item_id)
                 if sample is not None:
                     self._count(sample)
                     yield sample
 
     def _sample(
-        self, position: _Position, image: np.ndarray, label: np.ndarray, grid: GridSpec, when, item_id: str
+        self,
+        position: _Position,
+        planes: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+        grid: GridSpec,
+        when: dt.datetime,
+        item_id: str,
     ) -> ChipSample | None:
+        """The chip at ``position`` of one scene (image, label, mask plane); None when a filter drops it."""
         if position.split is None:
             self.summary.dropped["buffer"] += 1
             return None
+        image, label, mask = planes
         rows, cols = position.chip.slices
         chip_image, chip_label = image[:, rows, cols], label[rows, cols]
+        if mask is not None and self.adapter.fractions(mask[rows, cols])[1] > self.chips.max_cloud_fraction:
+            self.summary.dropped["cloudy"] += 1
+            return None
         if np.isfinite(chip_image).all(axis=0).mean() < self.chips.min_valid_fraction:
             self.summary.dropped["invalid"] += 1
             return None

@@ -24,11 +24,12 @@ archive_app = typer.Typer(
 app.add_typer(archive_app, name="archive")
 console = Console()
 
-DEFAULT_RECIPE: Final = Path("catalog/svalbard-calving-fronts.yaml")
+DEMO_RECIPES: Final = (Path("catalog/svalbard-calving-fronts.yaml"), Path("catalog/south-america-utc.yaml"))
 DEFAULT_ARCHIVE: Final = Path("sample-archive")
 DEFAULT_OUTPUT: Final = Path("outputs")
 DEMO_SENSORS: Final = ("sentinel-2", "landsat", "sentinel-1", "aster")
 DEMO_GLACIERS: Final = ("kronebreen", "negribreen")
+DEMO_CITIES: Final = ("curitiba", "medellin", "santiago")
 
 
 def _fail(exc: Exception) -> None:
@@ -136,22 +137,28 @@ def validate(
 def demo(
     output: Annotated[Path, typer.Option(help="publish folder")] = DEFAULT_OUTPUT,
     archive: Annotated[Path, typer.Option(help="sample archive folder")] = DEFAULT_ARCHIVE,
-    recipe: Annotated[Path, typer.Option(help="recipe to run against the archive")] = DEFAULT_RECIPE,
+    recipes: Annotated[
+        list[Path] | None, typer.Option("--recipe", help="recipe(s) to run against the archive")
+    ] = None,
 ) -> None:
-    """Build the sample archive, serve it on 127.0.0.1, run the Svalbard recipe on it, validate the result."""
+    """Build the sample archive, serve it on 127.0.0.1, run both benchmarks on it, validate the result."""
     from ml4earth_stac.archive import ArchiveServer, ArchiveSpec, build_sample_archive
 
-    build_sample_archive(archive, ArchiveSpec(sensors=DEMO_SENSORS, glaciers=DEMO_GLACIERS))
+    recipes = recipes or list(DEMO_RECIPES)
+    spec = ArchiveSpec(sensors=DEMO_SENSORS, glaciers=DEMO_GLACIERS, cities=DEMO_CITIES)
+    build_sample_archive(archive, spec)
     with ArchiveServer(archive) as server:
-        run(
-            recipe,
-            output=output,
-            stac_api=server.stac_api_url,
-            dask_address=None,
-            threads=os.cpu_count() or 2,
-            labels_root=str(archive),  # the archive's truth: fronts and zones
-        )
+        for recipe in recipes:
+            run(
+                recipe,
+                output=output,
+                stac_api=server.stac_api_url,
+                dask_address=None,
+                threads=os.cpu_count() or 2,
+                labels_root=str(archive),  # the archive's truth: fronts, zones, canopy polygons
+            )
     validate(output / "catalog.json", None)
+    recipe = recipes[0]
     cube = output / recipe.stem / "cube.zarr"
     command = sys.argv[0] if sys.argv[0].endswith("ml4earth") else "ml4earth"
     console.print(f"\n[bold]Done.[/] STAC catalog: {output / 'catalog.json'}   cube: {cube}", soft_wrap=True)

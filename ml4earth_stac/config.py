@@ -176,7 +176,8 @@ class Chips(_Strict):
 
     size_px: int = Field(256, ge=16)
     overlap_px: int = Field(0, ge=0)
-    min_valid_fraction: float = Field(0.8, ge=0, le=1)
+    min_valid_fraction: float = Field(0.8, ge=0, le=1, description="share of pixels with every band valid")
+    max_cloud_fraction: float = Field(0.1, ge=0, le=1, description="cloudy share of the valid pixels (mask)")
     min_label_fraction: float = Field(0.5, ge=0, le=1, description="share of pixels with a class")
 
     @model_validator(mode="after")

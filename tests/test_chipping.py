@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -146,17 +149,45 @@ def test_normalization_comes_from_the_train_split_only(chipped) -> None:
     assert not np.allclose(stats["mean"], np.nanmean(everything, axis=(0, 2, 3)), rtol=1e-6)
 
 
-def test_one_epoch_of_every_split_over_http(chipped) -> None:
-    """The README's loader script: stream each split over loopback HTTP, normalized, with class balance."""
-    output, report = chipped[1], chipped[2]
-    server = uvicorn.Server(uvicorn.Config(static_app(output), host="127.0.0.1", port=0, log_level="warning"))
+@contextlib.contextmanager
+def _served(folder: Path):
+    """``folder`` served by ``ml4earth serve``'s app on a free loopback port; yields the base URL."""
+    server = uvicorn.Server(uvicorn.Config(static_app(folder), host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
         while not server.started:
             time.sleep(0.05)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        url = f"http://127.0.0.1:{port}/{BENCHMARK}/chips.zarr"
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_the_readme_loader_script_iterates_every_split_over_http(chipped) -> None:
+    output, report = chipped[1], chipped[2]
+    script = Path(__file__).resolve().parents[1] / "examples" / "iterate_chips.py"
+    with _served(output) as base_url:
+        result = subprocess.run(
+            [sys.executable, str(script), base_url, BENCHMARK, "--torch"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stdout.splitlines() if "class balance" in line]
+    assert [line.split()[0] for line in lines] == ["train", "val", "test"]
+    for line in lines:
+        split, count = line.split()[:2]
+        assert int(count) == report.chips["per_split"][split]
+        assert "(6, 48, 48)" in line and "ocean" in line
+
+
+def test_one_epoch_of_every_split_over_http(chipped) -> None:
+    """Stream each split over loopback HTTP, normalized, with class balance."""
+    output, report = chipped[1], chipped[2]
+    with _served(output) as base_url:
+        url = f"{base_url}/{BENCHMARK}/chips.zarr"
         for split, expected in report.chips["per_split"].items():
             dataset = ChipDataset(url, split=split, sensor="sentinel-2")
             samples = list(dataset)
@@ -165,9 +196,6 @@ def test_one_epoch_of_every_split_over_http(chipped) -> None:
             assert all(np.isfinite(s["image"]).all() for s in samples)  # NaN -> 0 after normalization
             balance = dataset.class_balance()
             assert set(balance) <= {1, 2, 3, 4} and abs(sum(balance.values()) - 1) < 1e-6
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_a_label_date_without_scene_is_reported_not_fatal(
@@ -200,3 +228,21 @@ def test_missing_labels_fail_before_any_ingest(small_archive, tmp_path) -> None:
     with pytest.raises(RecipeError, match="labels_root"):
         start_run(recipe, RunSettings(output_dir=tmp_path, labels_root=str(tmp_path / "nowhere")))
     assert not (tmp_path / BENCHMARK).exists()
+
+
+def test_cloudy_chips_are_dropped_by_the_scl(chipped) -> None:
+    """Every kept chip has at most max_cloud_fraction cloud (SCL 3, 8, 9, 10) over its valid pixels."""
+    recipe, output, report = chipped
+    chips, cube = (
+        _chips(output),
+        xr.open_zarr(output / BENCHMARK / "cube.zarr", group="kronebreen/sentinel-2"),
+    )
+    item_ids = list(cube.item_id.values)
+    for i in np.flatnonzero(chips.split.values != ""):
+        t = item_ids.index(chips.source_item.values[i])
+        row, col, size = int(chips.chip_row.values[i]), int(chips.chip_col.values[i]), chips.sizes["y"]
+        scl = cube.scl.isel(time=t).values[row : row + size, col : col + size]
+        valid = scl > 0
+        cloudy = np.isin(scl, (3, 8, 9, 10)) & valid
+        assert cloudy.sum() <= recipe.chips.max_cloud_fraction * valid.sum() + 1e-9
+    assert report.chips["dropped"].get("cloudy", 0) > 0  # the archive's clouds did drop some

@@ -12,6 +12,7 @@ import pytest
 import xarray as xr
 
 from ml4earth_stac.stac.validate import validate_tree
+from ml4earth_stac.store.dataset import ChipDataset
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,7 +54,26 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert bool(green.where(cloudy).isnull().all()), "cloudy pixels are masked in every scene"
     assert 0.0 < float(green.quantile(0.05)) < 0.1 and 0.3 < float(green.quantile(0.95)) < 1.0
     assert np.isfinite(green.isel(time=0).values).any()
-    for group, variable in (("kronebreen/landsat", "reflectance"), ("kronebreen/sentinel-1", "backscatter")):
-        other = xr.open_zarr(tmp_path / "outputs" / "svalbard-calving-fronts" / "cube.zarr", group=group)
-        assert other.sizes["time"] >= 6 and (other.x.values == cube.x.values).all(), group
-        assert np.isfinite(other[variable].isel(time=0).values).mean() > 0.3, group
+    store = tmp_path / "outputs" / "svalbard-calving-fronts" / "cube.zarr"
+    for glacier in ("kronebreen", "negribreen"):
+        s2 = xr.open_zarr(store, group=f"{glacier}/sentinel-2")
+        for sensor, variable in (
+            ("landsat", "reflectance"),
+            ("sentinel-1", "backscatter"),
+            ("aster", "reflectance"),
+        ):
+            other = xr.open_zarr(store, group=f"{glacier}/{sensor}")
+            assert other.sizes["time"] >= 6 and (other.x.values == s2.x.values).all(), (glacier, sensor)
+            assert (other.y.values == s2.y.values).all(), (glacier, sensor)
+            assert np.isfinite(other[variable].isel(time=0).values).mean() > 0.3, (glacier, sensor)
+    catalog = (tmp_path / "outputs" / "catalog.json").read_text()
+    assert "south-america-utc" in catalog and "svalbard-calving-fronts" in catalog
+    for benchmark, sensor, classes in (
+        ("svalbard-calving-fronts", "sentinel-2", {1, 2, 3, 4}),
+        ("south-america-utc", "sentinel-2", {0, 1}),
+    ):
+        chips = tmp_path / "outputs" / benchmark / "chips.zarr"
+        for split in ("train", "val", "test"):
+            dataset = ChipDataset(chips, split=split, sensor=sensor)
+            assert len(dataset) > 0, (benchmark, split)
+            assert set(dataset.class_balance()) <= classes
