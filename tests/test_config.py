@@ -55,6 +55,15 @@ def test_top_level_typo(tmp_path: Path) -> None:
         (lambda r: r["sources"][1].__setitem__("provider", "earth-search"), "mixed providers"),
         (lambda r: r["sources"].append(dict(r["sources"][0])), "each sensor may appear once"),
         (lambda r: r.__setitem__("aois", r["aois"] * 2), "unique"),
+        (lambda r: r.pop("splits"), "labels, chips and splits come together; missing \\['splits'\\]"),
+        (lambda r: r["labels"]["sources"][1].pop("width_m"), "needs width_m and value"),
+        (lambda r: r["labels"]["sources"][1].update(kind="polygons", class_field="zone"), "exactly one of"),
+        (lambda r: r["labels"]["sources"][1].__setitem__("value", 9), "label values \\[9\\] are not among"),
+        (lambda r: r["labels"].__setitem__("sensor", "modis"), "labels.sensor 'modis' has no source"),
+        (lambda r: r["labels"]["classes"].append({"value": 255, "name": "x"}), "labels.classes.4.value"),
+        (lambda r: r["chips"].__setitem__("overlap_px", 128), "overlap_px 128 must be below size_px 128"),
+        (lambda r: r["splits"].pop("block_m"), "needs block_m"),
+        (lambda r: r["splits"]["fractions"].__setitem__("training", 0.5), "splits.fractions.training"),
     ],
 )
 def test_invalid_values(tmp_path: Path, mutate, expected: str) -> None:
