@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -78,3 +82,22 @@ def stac_items_in(path: Path) -> list[dict]:
     if doc.get("type") == "FeatureCollection":
         return list(doc["features"])
     return [doc] if doc.get("type") == "Feature" else []
+
+
+@contextlib.contextmanager
+def serving(folder: Path) -> Iterator[str]:
+    """``folder`` served on a free 127.0.0.1 port (Range + CORS, as `ml4earth serve` does); its base URL."""
+    import uvicorn
+
+    from ml4earth_stac.stac.serve import static_app
+
+    server = uvicorn.Server(uvicorn.Config(static_app(folder), host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +15,6 @@ import rasterio
 import rasterio.windows
 import shapely
 import shapely.geometry
-import uvicorn
 import xarray as xr
 from rasterio.enums import Resampling
 
@@ -26,10 +22,9 @@ from ml4earth_stac.config import RunSettings
 from ml4earth_stac.errors import RecipeError
 from ml4earth_stac.grid import aoi_grid
 from ml4earth_stac.pipeline import run_benchmark, start_run
-from ml4earth_stac.stac.serve import static_app
 from ml4earth_stac.stac.validate import validate_tree
 from ml4earth_stac.store.dataset import ChipDataset
-from tests.conftest import recipe_for_archive
+from tests.conftest import recipe_for_archive, serving
 
 BENCHMARK = "svalbard-calving-fronts"
 SMALL_CHIPS = {
@@ -149,25 +144,10 @@ def test_normalization_comes_from_the_train_split_only(chipped) -> None:
     assert not np.allclose(stats["mean"], np.nanmean(everything, axis=(0, 2, 3)), rtol=1e-6)
 
 
-@contextlib.contextmanager
-def _served(folder: Path):
-    """``folder`` served by ``ml4earth serve``'s app on a free loopback port; yields the base URL."""
-    server = uvicorn.Server(uvicorn.Config(static_app(folder), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 def test_the_readme_loader_script_iterates_every_split_over_http(chipped) -> None:
     output, report = chipped[1], chipped[2]
     script = Path(__file__).resolve().parents[1] / "examples" / "iterate_chips.py"
-    with _served(output) as base_url:
+    with serving(output) as base_url:
         result = subprocess.run(
             [sys.executable, str(script), base_url, BENCHMARK, "--torch"],
             capture_output=True,
@@ -186,7 +166,7 @@ def test_the_readme_loader_script_iterates_every_split_over_http(chipped) -> Non
 def test_one_epoch_of_every_split_over_http(chipped) -> None:
     """Stream each split over loopback HTTP, normalized, with class balance."""
     output, report = chipped[1], chipped[2]
-    with _served(output) as base_url:
+    with serving(output) as base_url:
         url = f"{base_url}/{BENCHMARK}/chips.zarr"
         for split, expected in report.chips["per_split"].items():
             dataset = ChipDataset(url, split=split, sensor="sentinel-2")

@@ -26,7 +26,7 @@ from ml4earth_stac.archive._extras import (
 )
 from ml4earth_stac.archive._glaciers import KRONEBREEN, GlacierSite, site_plans, sites_of
 from ml4earth_stac.archive._grid import SceneGrid, aoi_corners_uv, polygon_wgs84, scene_grid
-from ml4earth_stac.archive._items import SceneStats, asset_href, collection_dict, item_dict
+from ml4earth_stac.archive._items import asset_href, collection_dict, item_dict, scl_scene_stats
 from ml4earth_stac.archive._landsat import plan_landsat
 from ml4earth_stac.archive._manifest import (
     MANIFEST_NAME,
@@ -69,31 +69,6 @@ MANAGED: Final = (
     ASTER_COLLECTION_ID,
     MANIFEST_NAME,
 )
-# SCL value -> item property (percent of valid pixels), as Sen2Cor reports them.
-SCL_PERCENTAGES: Final = {
-    "s2:water_percentage": (6,),
-    "s2:snow_ice_percentage": (11,),
-    "s2:vegetation_percentage": (4,),
-    "s2:thin_cirrus_percentage": (10,),
-    "s2:cloud_shadow_percentage": (3,),
-    "s2:unclassified_percentage": (7,),
-    "s2:dark_features_percentage": (2,),
-    "s2:not_vegetated_percentage": (5,),
-    "s2:high_proba_clouds_percentage": (9,),
-    "s2:medium_proba_clouds_percentage": (8,),
-    "s2:saturated_defective_pixel_percentage": (1,),
-}
-
-
-def _scl_stats(scl20: np.ndarray) -> SceneStats:
-    valid = scl20 > 0
-    n_valid = max(int(valid.sum()), 1)
-    counts = np.bincount(scl20.ravel(), minlength=12)
-    pct = {k: 100.0 * sum(int(counts[c]) for c in cs) / n_valid for k, cs in SCL_PERCENTAGES.items()}
-    pct["s2:nodata_pixel_percentage"] = 100.0 * float((~valid).mean())
-    pct["s2:degraded_msi_data_percentage"] = 0.0
-    cloud = 100.0 * sum(int(counts[c]) for c in S.CLOUD_SCL) / n_valid
-    return SceneStats(cloud_cover=cloud, aoi_cloud_fraction=S.aoi_cloud_fraction(scl20), percentages=pct)
 
 
 def _write_bands(folder: Path, grid: SceneGrid, layers: S.SceneLayers, plan: ScenePlan, seed: int) -> None:
@@ -170,7 +145,7 @@ def _write_scene(
         0,
         "nearest",
     )
-    stats = _scl_stats(scl20)
+    stats = scl_scene_stats(scl20, S.aoi_cloud_fraction(scl20))
     item = (es_item_dict if plan.provider == "earth-search" else item_dict)(plan, grid, stats)
     front = front_feature(grid, geo, plan, fu, site)
     record = SceneRecord(

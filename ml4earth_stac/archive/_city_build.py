@@ -33,8 +33,9 @@ from ml4earth_stac.archive._city_dates import CityDate, plan_city_dates
 from ml4earth_stac.archive._cog import write_cog
 from ml4earth_stac.archive._extras import extra_item_path, write_json
 from ml4earth_stac.archive._grid import SceneGrid, polygon_wgs84
-from ml4earth_stac.archive._items import SceneStats, asset_href, item_dict
+from ml4earth_stac.archive._items import asset_href, item_dict, scl_scene_stats
 from ml4earth_stac.archive._noise import smooth_2d
+from ml4earth_stac.archive._scene import CLOUD_SCL
 from ml4earth_stac.archive._sentinel1 import NODATA, s1_href, s1_item_dict
 from ml4earth_stac.archive._spec import COLLECTION_ID, S1_COLLECTION_ID, SENSORS
 from ml4earth_stac.errors import ArchiveError
@@ -42,21 +43,6 @@ from ml4earth_stac.errors import ArchiveError
 CITY_SENSORS: Final = ("sentinel-2", "sentinel-1")  # other archive sensors are skipped for cities
 AOI_BOX: Final = (0.1, 0.1, 0.9, 0.9)  # AOI: the middle 80 % of the scene (u, v fractions)
 FRACTION_NODATA: Final = 255
-# SCL value -> item property (percent of valid pixels), as Sen2Cor reports them (as the glacier items).
-SCL_PERCENTAGES: Final = {
-    "s2:water_percentage": (6,),
-    "s2:snow_ice_percentage": (11,),
-    "s2:vegetation_percentage": (4,),
-    "s2:thin_cirrus_percentage": (10,),
-    "s2:cloud_shadow_percentage": (3,),
-    "s2:unclassified_percentage": (7,),
-    "s2:dark_features_percentage": (2,),
-    "s2:not_vegetated_percentage": (5,),
-    "s2:high_proba_clouds_percentage": (9,),
-    "s2:medium_proba_clouds_percentage": (8,),
-    "s2:saturated_defective_pixel_percentage": (1,),
-}
-CLOUD_SCL: Final = (8, 9, 10)
 
 
 @dataclass(frozen=True)
@@ -108,17 +94,6 @@ def _check(city_key: str, n_dates: int, scene_size_px: int, sensors: tuple[str, 
     return CITIES[city_key]
 
 
-def _scl_stats(scl20: np.ndarray, aoi: tuple[slice, slice]) -> SceneStats:
-    valid = scl20 > 0
-    n_valid = max(int(valid.sum()), 1)
-    counts = np.bincount(scl20.ravel(), minlength=12)
-    pct = {k: 100.0 * sum(int(counts[c]) for c in cs) / n_valid for k, cs in SCL_PERCENTAGES.items()}
-    pct["s2:nodata_pixel_percentage"] = 100.0 * float((~valid).mean())
-    pct["s2:degraded_msi_data_percentage"] = 0.0
-    cloud = 100.0 * sum(int(counts[c]) for c in CLOUD_SCL) / n_valid
-    return SceneStats(cloud, float(np.isin(scl20[aoi], CLOUD_SCL).mean()), pct)
-
-
 def _aoi_slices(n: int) -> tuple[slice, slice]:
     u0, v0, u1, v1 = AOI_BOX
     return slice(int(v0 * n), int(v1 * n)), slice(int(u0 * n), int(u1 * n))
@@ -151,7 +126,8 @@ def _write_s2(root: Path, grid: SceneGrid, px: U.CityPixels, date: CityDate, see
     _write_atmosphere(folder, grid, date, seed)
     scl20 = U.scl(px, spectra, sky)
     write_cog(folder / "SCL.tif", scl20, grid.transform(20), grid.epsg, 0, "nearest")
-    item = item_dict(plan, grid, _scl_stats(scl20, _aoi_slices(scl20.shape[0])))
+    aoi_cloud = float(np.isin(scl20[_aoi_slices(scl20.shape[0])], CLOUD_SCL).mean())
+    item = item_dict(plan, grid, scl_scene_stats(scl20, aoi_cloud))
     item["properties"]["proj:code"] = f"EPSG:{grid.epsg}"  # ScenePlan.epsg assumes a northern zone
     write_json(root / "items" / f"{plan.item_id}.json", item)
     return item

@@ -10,9 +10,12 @@ import math
 from dataclasses import dataclass
 from typing import Any, Final
 
+import numpy as np
+
 from ml4earth_stac.archive._bands import BANDS
 from ml4earth_stac.archive._cog import COG_MEDIA_TYPE
 from ml4earth_stac.archive._grid import SceneGrid, ring_xy, to_wgs84
+from ml4earth_stac.archive._scene import CLOUD_SCL
 from ml4earth_stac.archive._spec import COLLECTION_ID, EPSG, S2A_LAUNCH, S2B_LAUNCH, ScenePlan
 
 STAC_EXTENSIONS: Final = [
@@ -244,3 +247,36 @@ def collection_extent(items: list[dict[str, Any]]) -> dict[str, Any]:
         max(b[3] for b in bboxes),
     ]
     return {"spatial": {"bbox": [box]}, "temporal": {"interval": [[times[0], times[-1]]]}}
+
+
+# SCL value -> item property (percent of valid pixels), as Sen2Cor reports them.
+SCL_PERCENTAGES: Final = {
+    "s2:water_percentage": (6,),
+    "s2:snow_ice_percentage": (11,),
+    "s2:vegetation_percentage": (4,),
+    "s2:thin_cirrus_percentage": (10,),
+    "s2:cloud_shadow_percentage": (3,),
+    "s2:unclassified_percentage": (7,),
+    "s2:dark_features_percentage": (2,),
+    "s2:not_vegetated_percentage": (5,),
+    "s2:high_proba_clouds_percentage": (9,),
+    "s2:medium_proba_clouds_percentage": (8,),
+    "s2:saturated_defective_pixel_percentage": (1,),
+}
+
+
+def scl_scene_stats(scl20: np.ndarray, aoi_cloud_fraction: float) -> SceneStats:
+    """The cloud cover and ``s2:*_percentage`` properties of a scene from its 20 m SCL (0 = nodata).
+
+    Args:
+        scl20: the scene's SCL at 20 m.
+        aoi_cloud_fraction: the cloudy share of the AOI (recorded in the manifest, not in the item).
+    """
+    valid = scl20 > 0
+    n_valid = max(int(valid.sum()), 1)
+    counts = np.bincount(scl20.ravel(), minlength=12)
+    pct = {k: 100.0 * sum(int(counts[c]) for c in cs) / n_valid for k, cs in SCL_PERCENTAGES.items()}
+    pct["s2:nodata_pixel_percentage"] = 100.0 * float((~valid).mean())
+    pct["s2:degraded_msi_data_percentage"] = 0.0
+    cloud = 100.0 * sum(int(counts[c]) for c in CLOUD_SCL) / n_valid
+    return SceneStats(cloud_cover=cloud, aoi_cloud_fraction=aoi_cloud_fraction, percentages=pct)

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
-import uvicorn
 
 from ml4earth_stac.errors import StoreError
-from ml4earth_stac.stac.serve import static_app
 from ml4earth_stac.store.dataset import ChipDataset
+from tests.conftest import serving
 from tests.store.test_chips import COUNTS, SHARD, by_split, make_samples, write_store
 
 SENSOR = "sentinel-2"
@@ -27,21 +22,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_store(
         tmp_path_factory.mktemp("chips") / "chips.zarr", make_samples(COUNTS, nan_fraction=0.05)
     )
-
-
-@contextmanager
-def serving(folder: Path) -> Iterator[str]:
-    """``folder`` served on a free 127.0.0.1 port (Range + CORS, as `ml4earth serve` does); its base URL."""
-    server = uvicorn.Server(uvicorn.Config(static_app(folder), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_normalize_uses_the_stored_train_statistics(store: Path) -> None:
