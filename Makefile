@@ -25,6 +25,7 @@ test: install lint
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/loader.py
 
 clean:
 	rm -rf outputs sample-archive .bench
