@@ -98,8 +98,11 @@ class _Position:
 
 def build_chips(
     recipe: Recipe, cube_store: Path, chips_store: Path, labels_root: str | None = None
-) -> ChipSummary:
+) -> list[ChipSummary]:
     """Write the chip store of a recipe with ``labels``/``chips``/``splits`` from its cube store.
+
+    Every sensor of ``labels.sensors`` gets its group in the store; they share the chip positions and so
+    the splits (a place is in the same split for every sensor).
 
     Args:
         recipe: the benchmark (must have ``labels``, ``chips`` and ``splits``).
@@ -107,37 +110,55 @@ def build_chips(
         chips_store: where the chip Zarr goes (one group per sensor).
         labels_root: folder or URL that relative label hrefs are resolved against (None: the cwd).
 
+    Returns:
+        One summary per sensor, in ``labels.sensors`` order.
+
     Raises:
-        StoreError: no chip passed the filters (nothing would be published).
+        StoreError: a sensor has no scene to chip or no train chip passed the filters (nothing is published).
         LabelError: a label file cannot be read or its geometries are unusable.
     """
     labels, chips, splits = recipe.labels, recipe.chips, recipe.splits
     if labels is None or chips is None or splits is None:
         raise StoreError(f"recipe {recipe.id} has no labels/chips/splits; nothing to chip")
-    adapter = adapter_for(labels.sensor)
     grids = {aoi.name: aoi_grid(aoi.geometry, recipe.grid.crs, recipe.grid.resolution) for aoi in recipe.aois}
-    cubes = {name: cube for name in grids if (cube := _open_cube(cube_store, name, adapter)) is not None}
     positions, assignment = _split_positions(recipe.id, chips, splits, grids)
+    summaries = []
+    for sensor in labels.sensors:
+        chipper = _Chipper(labels, chips, adapter_for(sensor), labels_root, ChipSummary(sensor))
+        chipper.summary.assignment = assignment.to_dict()
+        chipper.summary.epsg = {name: grid.epsg for name, grid in grids.items()}
+        summaries.append(_chip_sensor(recipe.id, chipper, cube_store, chips_store, grids, positions))
+    return summaries
+
+
+def _chip_sensor(
+    recipe_id: str,
+    chipper: _Chipper,
+    cube_store: Path,
+    chips_store: Path,
+    grids: Mapping[str, GridSpec],
+    positions: list[_Position],
+) -> ChipSummary:
+    """Write the chip group of one sensor."""
+    adapter = chipper.adapter
+    cubes = {name: cube for name in grids if (cube := _open_cube(cube_store, name, adapter)) is not None}
     capacity = Counter(p.split for p in positions if p.split is not None for _ in range(_times(cubes, p.aoi)))
     if not capacity:
-        raise StoreError(f"no scenes of {adapter.sensor} to chip for {recipe.id}; check the ingest report")
-    chipper = _Chipper(labels, chips, adapter, labels_root, ChipSummary(adapter.sensor))
-    chipper.summary.assignment = assignment.to_dict()
-    chipper.summary.epsg = {name: grid.epsg for name, grid in grids.items()}
+        raise StoreError(f"no scenes of {adapter.sensor} to chip for {recipe_id}; check the ingest report")
     bands = [adapter.band(str(b)) for b in next(iter(cubes.values()))["band"].values]
     writer = ChipStoreWriter(
         chips_store,
         adapter.sensor,
         bands,
-        chips.size_px,
-        [c.model_dump() for c in labels.classes],
+        chipper.chips.size_px,
+        [c.model_dump() for c in chipper.labels.classes],
         dict(capacity),
         image_attrs={"long_name": adapter.long_name, "units": adapter.units},
     )
     with writer:
         for aoi, cube in cubes.items():
             writer.write(chipper.samples(aoi, grids[aoi], cube, [p for p in positions if p.aoi == aoi]))
-        return chipper.finish(writer, [b.name for b in bands], recipe.id)
+        return chipper.finish(writer, [b.name for b in bands], recipe_id)
 
 
 def check_label_sources(labels: Labels, labels_root: str | None) -> None:

@@ -152,7 +152,9 @@ class LabelSource(_Strict):
 class Labels(_Strict):
     """What the chips are labelled with."""
 
-    sensor: str = Field(description="the sensor whose cube is chipped, e.g. sentinel-2")
+    sensors: list[str] = Field(
+        min_length=1, description="the sensors whose cubes are chipped, e.g. [sentinel-2]"
+    )
     task: Literal["segmentation"] = "segmentation"
     classes: list[LabelClass] = Field(min_length=1)
     sources: list[LabelSource] = Field(min_length=1)
@@ -230,8 +232,9 @@ class Recipe(_Strict):
         if any(given.values()) and not all(given.values()):
             missing = [name for name, present in given.items() if not present]
             raise ValueError(f"labels, chips and splits come together; missing {missing}")
-        if self.labels is not None and self.labels.sensor not in {s.sensor for s in self.sources}:
-            raise ValueError(f"labels.sensor {self.labels.sensor!r} has no source in sources")
+        missing = sorted(set(self.labels.sensors if self.labels else ()) - {s.sensor for s in self.sources})
+        if missing:
+            raise ValueError(f"labels.sensors {missing} have no source in sources")
         return self
 
     @model_validator(mode="after")

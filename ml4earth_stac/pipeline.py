@@ -54,7 +54,7 @@ class Run:
     report: RunReport
     scenes: list[PublishedScene] = field(default_factory=list)
     plan: dict[str, list[str]] = field(default_factory=dict)
-    chips: ChipSummary | None = None
+    chips: list[ChipSummary] = field(default_factory=list)
 
     def api_url(self, source: Source) -> str:
         """The STAC API a source is searched at (run settings override the recipe)."""

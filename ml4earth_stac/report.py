@@ -47,18 +47,9 @@ class RunReport:
         """Record a scene that was left out."""
         self.skipped.append(Skip(aoi, item_id, reason, detail))
 
-    def record_chips(self, summary: Any) -> None:
-        """Record what the chip stage made (a :class:`~ml4earth_stac.chipping.ChipSummary`)."""
-        self.chips = {
-            "sensor": summary.sensor,
-            "per_split": dict(summary.counts),
-            "dropped": dict(summary.dropped),
-            "unused_labels": [{"label": label, "reason": reason} for label, reason in summary.unused_labels],
-            "class_pixels": {
-                split: {str(k): v for k, v in c.items()} for split, c in summary.class_counts.items()
-            },
-            "splits": summary.assignment,
-        }
+    def record_chips(self, summaries: Any) -> None:
+        """Record what the chip stage made (:class:`~ml4earth_stac.chipping.ChipSummary` per sensor)."""
+        self.chips = {summary.sensor: _chip_record(summary) for summary in summaries}
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -100,11 +91,11 @@ class RunReport:
         console.print(table)
         for skip in self.skipped:
             console.print(f"  [yellow]skipped[/] {skip.aoi} {skip.item_id}: {skip.reason} - {skip.detail}")
-        if self.chips:
-            per_split = ", ".join(f"{split} {n}" for split, n in self.chips["per_split"].items())
-            dropped = ", ".join(f"{reason} {n}" for reason, n in self.chips["dropped"].items()) or "none"
-            console.print(f"chips of {self.chips['sensor']}: {per_split} (dropped: {dropped})")
-            for unused in self.chips["unused_labels"][:10]:
+        for sensor, chips in self.chips.items():
+            per_split = ", ".join(f"{split} {n}" for split, n in chips["per_split"].items())
+            dropped = ", ".join(f"{reason} {n}" for reason, n in chips["dropped"].items()) or "none"
+            console.print(f"chips of {sensor}: {per_split} (dropped: {dropped})")
+            for unused in chips["unused_labels"][:10]:
                 console.print(f"  [yellow]label unused[/] {unused['label']}: {unused['reason']}")
         timings = ", ".join(f"{stage} {secs:.1f}s" for stage, secs in self.seconds.items())
         console.print(f"bytes written: {self.bytes_written / 1e6:.1f} MB; time: {timings}")
@@ -112,3 +103,15 @@ class RunReport:
             console.print("[green]nothing new: the published benchmark was already up to date[/]")
         for name, location in self.outputs.items():
             console.print(f"{name}: {location}")
+
+
+def _chip_record(summary: Any) -> dict[str, Any]:
+    return {
+        "per_split": dict(summary.counts),
+        "dropped": dict(summary.dropped),
+        "unused_labels": [{"label": label, "reason": reason} for label, reason in summary.unused_labels],
+        "class_pixels": {
+            split: {str(k): v for k, v in c.items()} for split, c in summary.class_counts.items()
+        },
+        "splits": summary.assignment,
+    }

@@ -58,15 +58,19 @@ def test_chips_are_published_with_label_items_that_validate(chipped) -> None:
     assert collection["assets"]["chips"]["xarray:open_kwargs"]["consolidated"] is True
     assert collection["summaries"]["label:classes"] == [{"name": None, "classes": [1, 2, 3, 4]}]
     ranges = _chips(output).attrs["split_ranges"]
-    assert {split: stop - start for split, (start, stop) in ranges.items()} == report.chips["per_split"]
-    assert set(report.chips["per_split"]) == {"train", "val", "test"}
+    assert {split: stop - start for split, (start, stop) in ranges.items()} == report.chips["sentinel-2"][
+        "per_split"
+    ]
+    assert set(report.chips["sentinel-2"]["per_split"]) == {"train", "val", "test"}
     items = {p.parent.name for p in (output / BENCHMARK / "items").glob("*-labels/*.json")}
     assert items == {f"kronebreen-{split}-labels" for split in ("train", "val", "test")}
     train = json.loads(
         (output / BENCHMARK / "items/kronebreen-train-labels/kronebreen-train-labels.json").read_text()
     )
     assert train["properties"]["ml-aoi:split"] == "train"
-    assert train["properties"]["ml4earth:chips"] == report.chips["per_split"]["train"]
+    assert train["properties"]["ml4earth:chips"] == {
+        "sentinel-2": report.chips["sentinel-2"]["per_split"]["train"]
+    }
     sources = [link for link in train["links"] if link["rel"] == "source"]
     assert sources and all(
         (output / BENCHMARK / "items" / "x" / link["href"]).resolve().is_file() for link in sources
@@ -159,7 +163,7 @@ def test_the_readme_loader_script_iterates_every_split_over_http(chipped) -> Non
     assert [line.split()[0] for line in lines] == ["train", "val", "test"]
     for line in lines:
         split, count = line.split()[:2]
-        assert int(count) == report.chips["per_split"][split]
+        assert int(count) == report.chips["sentinel-2"]["per_split"][split]
         assert "(6, 48, 48)" in line and "ocean" in line
 
 
@@ -168,7 +172,7 @@ def test_one_epoch_of_every_split_over_http(chipped) -> None:
     output, report = chipped[1], chipped[2]
     with serving(output) as base_url:
         url = f"{base_url}/{BENCHMARK}/chips.zarr"
-        for split, expected in report.chips["per_split"].items():
+        for split, expected in report.chips["sentinel-2"]["per_split"].items():
             dataset = ChipDataset(url, split=split, sensor="sentinel-2")
             samples = list(dataset)
             assert len(samples) == len(dataset) == expected
@@ -194,13 +198,13 @@ def test_a_label_date_without_scene_is_reported_not_fatal(
         output_dir=tmp_path / "out", stac_api=small_archive_server.stac_api_url, labels_root=str(labels)
     )
     report = run_benchmark(recipe, settings)
-    unused = {u["label"].rsplit("#", 1)[1]: u["reason"] for u in report.chips["unused_labels"]}
+    unused = {u["label"].rsplit("#", 1)[1]: u["reason"] for u in report.chips["sentinel-2"]["unused_labels"]}
     stray_index = len(fronts["features"]) - 1
     assert "no scene within ±1 day" in unused.pop(f"{stray_index} (kronebreen)")
     # the only other unused fronts are those of scenes the quality filter dropped (the overcast one)
     dropped = {s.item_id for s in report.skipped}
     assert all(fronts["features"][int(key.split()[0])]["properties"]["item_id"] in dropped for key in unused)
-    assert report.chips["per_split"]["train"] > 0
+    assert report.chips["sentinel-2"]["per_split"]["train"] > 0
 
 
 def test_missing_labels_fail_before_any_ingest(small_archive, tmp_path) -> None:
@@ -225,4 +229,4 @@ def test_cloudy_chips_are_dropped_by_the_scl(chipped) -> None:
         valid = scl > 0
         cloudy = np.isin(scl, (3, 8, 9, 10)) & valid
         assert cloudy.sum() <= recipe.chips.max_cloud_fraction * valid.sum() + 1e-9
-    assert report.chips["dropped"].get("cloudy", 0) > 0  # the archive's clouds did drop some
+    assert report.chips["sentinel-2"]["dropped"].get("cloudy", 0) > 0  # the archive's clouds did drop some

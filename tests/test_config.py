@@ -59,7 +59,10 @@ def test_top_level_typo(tmp_path: Path) -> None:
         (lambda r: r["labels"]["sources"][1].pop("width_m"), "needs width_m and value"),
         (lambda r: r["labels"]["sources"][1].update(kind="polygons", class_field="zone"), "exactly one of"),
         (lambda r: r["labels"]["sources"][1].__setitem__("value", 9), "label values \\[9\\] are not among"),
-        (lambda r: r["labels"].__setitem__("sensor", "modis"), "labels.sensor 'modis' has no source"),
+        (
+            lambda r: r["labels"].__setitem__("sensors", ["modis"]),
+            "labels.sensors \\['modis'\\] have no source",
+        ),
         (lambda r: r["labels"]["classes"].append({"value": 255, "name": "x"}), "labels.classes.4.value"),
         (lambda r: r["chips"].__setitem__("overlap_px", 128), "overlap_px 128 must be below size_px 128"),
         (lambda r: r["splits"].pop("block_m"), "needs block_m"),

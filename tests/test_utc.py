@@ -72,10 +72,16 @@ def test_whole_cities_go_to_one_split_each(utc) -> None:
     epsg_of = {str(a): set(chips.epsg.values[used & (chips.aoi.values == a)]) for a in CITIES}
     assert epsg_of == {"curitiba": {32722}, "medellin": {32618}, "santiago": {32719}}
     assert chips.attrs["proj:code"] is None  # chips of several zones: per-sample epsg is the truth
+    s1 = xr.open_zarr(output / BENCHMARK / "chips.zarr", group="sentinel-1")
+    s1_used = s1.split.values != ""
     for city in CITIES:
         (split,) = split_of[city]
+        assert set(s1.split.values[s1_used & (s1.aoi.values == city)]) == {split}  # same places, same split
         item = output / BENCHMARK / "items" / f"{city}-{split}-labels" / f"{city}-{split}-labels.json"
-        assert json.loads(item.read_text())["properties"]["ml-aoi:split"] in {"train", "validate", "test"}
+        document = json.loads(item.read_text())
+        assert document["properties"]["ml-aoi:split"] in {"train", "validate", "test"}
+        assert set(document["assets"]) == {"chips-sentinel-2", "chips-sentinel-1"}
+        assert document["assets"]["chips-sentinel-1"]["xarray:open_kwargs"]["group"] == "sentinel-1"
 
 
 def test_canopy_labels_match_the_truth_class_map(utc) -> None:
@@ -96,6 +102,25 @@ def test_canopy_labels_match_the_truth_class_map(utc) -> None:
         assert grid.epsg == city.epsg
         agreement.append(((label == 1) == (classes == TREE_CLASS)).mean())
     assert np.median(agreement) > 0.9 and min(agreement) > 0.8
+
+
+def test_sentinel1_chips_carry_the_same_static_canopy_labels(utc) -> None:
+    """The canopy is static: an S1 chip's label equals the S2 chip label of the same place."""
+    output = utc[1]
+    s2, s1 = _chips(output), xr.open_zarr(output / BENCHMARK / "chips.zarr", group="sentinel-1")
+    assert s1.image.attrs["units"] == "dB" and list(s1.band.values) == ["vv", "vh"]
+    s2_labels = {
+        (str(a), int(r), int(c)): s2.label.values[i]
+        for i, (a, r, c) in enumerate(zip(s2.aoi.values, s2.chip_row.values, s2.chip_col.values, strict=True))
+        if s2.split.values[i] != ""
+    }
+    matched = 0
+    for i in np.flatnonzero(s1.split.values != ""):
+        key = (str(s1.aoi.values[i]), int(s1.chip_row.values[i]), int(s1.chip_col.values[i]))
+        if key in s2_labels:
+            np.testing.assert_array_equal(s1.label.values[i], s2_labels[key])
+            matched += 1
+    assert matched > 0
 
 
 def test_canopy_is_greener_than_the_rest(utc) -> None:

@@ -50,47 +50,54 @@ def label_classes(recipe: Recipe) -> list[dict[str, Any]]:
 
 def label_item(
     recipe: Recipe,
-    summary: ChipSummary,
+    summaries: list[ChipSummary],
     aoi: str,
     split: str,
     scenes: Mapping[str, tuple[str, str]],
 ) -> dict[str, Any]:
-    """The label item of one AOI and split.
+    """The label item of one AOI and split, over the chips of every chipped sensor.
 
     Args:
         recipe: the benchmark (with ``labels``).
-        summary: what the chip stage made.
+        summaries: what the chip stage made, one per sensor (the first one's class counts are shown).
         aoi: the AOI name.
         split: ``train``, ``val`` or ``test``.
         scenes: upstream item id -> (our scene item id, its datetime), for the ``source`` links.
     """
     key = (aoi, split)
-    footprint = _footprint_wgs84(summary.footprints[key], summary.epsg[aoi])
-    used = sorted(summary.scenes[key])
+    having = [s for s in summaries if key in s.footprints]
+    footprint = _footprint_wgs84([b for s in having for b in s.footprints[key]], having[0].epsg[aoi])
+    used = sorted({i for s in having for i in s.scenes[key]})
     times = sorted(scenes[i][1] for i in used if i in scenes)
     names = {c.value: c.name for c in recipe.labels.classes} if recipe.labels else {}
-    pixels = summary.class_pixels.get(key, {})
-    n_chips = summary.chip_counts.get(key, 0)
-    item_id = f"{aoi}-{split}-labels"
+    pixels = having[0].class_pixels.get(key, {})
+    n_chips = {s.sensor: s.chip_counts.get(key, 0) for s in having}
+    task = recipe.labels.task if recipe.labels else "segmentation"
+    assets = {
+        f"chips-{s.sensor}": chips_asset(
+            "../../chips.zarr", s.sensor, f"{s.sensor} chips and labels (select split {split!r})"
+        )
+        for s in having
+    }
     return {
         "type": "Feature",
         "stac_version": STAC_VERSION,
         "stac_extensions": [LABEL_EXT, ML_AOI_EXT, EXT["xarray"]],
-        "id": item_id,
+        "id": f"{aoi}-{split}-labels",
         "geometry": shapely.geometry.mapping(footprint),
         "bbox": list(footprint.bounds),
         "properties": {
             "datetime": None,
             "start_datetime": times[0] if times else None,
             "end_datetime": times[-1] if times else None,
-            "title": f"{aoi}: {split} labels ({n_chips} chips)",
+            "title": f"{aoi}: {split} labels ({', '.join(f'{n} {s}' for s, n in n_chips.items())} chips)",
             "label:properties": None,
             "label:description": (
-                f"{recipe.labels.task if recipe.labels else 'segmentation'} labels of {n_chips} "
-                f"{summary.sensor} chips of {aoi}, {split} split: class values per pixel, 255 = no label"
+                f"{task} labels of the {split} chips of {aoi} ({', '.join(n_chips)}): a class value per "
+                "pixel, 255 = no label"
             ),
             "label:type": "raster",
-            "label:tasks": [recipe.labels.task] if recipe.labels else [],
+            "label:tasks": [task],
             "label:classes": label_classes(recipe),
             "label:overviews": [
                 {
@@ -100,22 +107,15 @@ def label_item(
             ],
             "ml-aoi:split": ML_AOI_SPLIT[split],
             "ml4earth:chips": n_chips,
-            "ml4earth:sensor": summary.sensor,
         },
-        "assets": {
-            "labels": chips_asset(
-                "../../chips.zarr",
-                summary.sensor,
-                f"{summary.sensor} chips and labels (select split {split!r})",
-            )
-        },
+        "assets": assets,
         "links": [
             {
                 "rel": "source",
                 "href": f"../{scenes[i][0]}/{scenes[i][0]}.json",
                 "type": "application/geo+json",
                 "title": f"scene {i}",
-                "label:assets": ["labels"],
+                "label:assets": list(assets),
             }
             for i in used
             if i in scenes
@@ -123,16 +123,17 @@ def label_item(
     }
 
 
-def collection_label_fields(recipe: Recipe, summary: ChipSummary) -> dict[str, Any]:
+def collection_label_fields(recipe: Recipe, summaries: list[ChipSummary]) -> dict[str, Any]:
     """Summaries the benchmark collection gains from its labels and splits."""
     classes = recipe.labels.classes if recipe.labels else []
+    splits = {split for s in summaries for split, n in s.counts.items() if n}
     return {
         "label:type": ["raster"],
         "label:tasks": [recipe.labels.task] if recipe.labels else [],
         "label:classes": label_classes(recipe),
         "ml4earth:classes": [{"value": c.value, "name": c.name} for c in classes],
-        "ml-aoi:split": [ML_AOI_SPLIT[s] for s in ("train", "val", "test") if summary.counts.get(s)],
-        "ml4earth:chips_per_split": dict(summary.counts),
+        "ml-aoi:split": [ML_AOI_SPLIT[s] for s in ("train", "val", "test") if s in splits],
+        "ml4earth:chips_per_split": {s.sensor: dict(s.counts) for s in summaries},
     }
 
 

@@ -56,7 +56,7 @@ def write_benchmark_stac(
     recipe: Recipe,
     scenes: list[build.PublishedScene],
     upstream_api: str,
-    chips: ChipSummary | None = None,
+    chips: list[ChipSummary] | None = None,
 ) -> int:
     """Write quicklooks, the store manifests, items and the collection into the staging folder.
 
@@ -77,13 +77,13 @@ def write_benchmark_stac(
         )
     store_size = write_store_manifest(store, staging / MANIFEST_NAME) if store.exists() else 0
     assets = _collection_assets(staging, recipe, scenes, store_size)
-    if chips is not None:
+    if chips:
         label_links, label_bytes = _write_label_items(staging, recipe, scenes, chips)
         item_links += label_links
         written += label_bytes
         assets |= _chips_assets(staging, chips)
     collection = build.benchmark_collection(recipe, scenes, assets, upstream_api)
-    if chips is not None:
+    if chips:
         collection["stac_extensions"].append(labels.LABEL_EXT)
         collection["summaries"] |= labels.collection_label_fields(recipe, chips)
     collection["links"] = [
@@ -98,16 +98,15 @@ def write_benchmark_stac(
 
 
 def _write_label_items(
-    staging: Path, recipe: Recipe, scenes: list[build.PublishedScene], chips: ChipSummary
+    staging: Path, recipe: Recipe, scenes: list[build.PublishedScene], chips: list[ChipSummary]
 ) -> tuple[list[dict[str, Any]], int]:
     """Write one label item per AOI and split; return their collection links and bytes written."""
+    sensors = {summary.sensor for summary in chips}
     by_upstream = {
-        s.item_id: (s.stac_id, s.upstream["properties"]["datetime"])
-        for s in scenes
-        if s.sensor == chips.sensor
+        s.item_id: (s.stac_id, s.upstream["properties"]["datetime"]) for s in scenes if s.sensor in sensors
     }
     links, written = [], 0
-    for aoi, split in sorted(chips.footprints):
+    for aoi, split in sorted({key for summary in chips for key in summary.footprints}):
         item = labels.label_item(recipe, chips, aoi, split, by_upstream)
         folder = staging / "items" / item["id"]
         folder.mkdir(parents=True, exist_ok=True)
@@ -125,15 +124,17 @@ def _write_label_items(
     return links, written
 
 
-def _chips_assets(staging: Path, chips: ChipSummary) -> dict[str, dict[str, Any]]:
+def _chips_assets(staging: Path, chips: list[ChipSummary]) -> dict[str, dict[str, Any]]:
     store = staging / CHIPS_NAME
     size = write_store_manifest(store, staging / CHIPS_MANIFEST_NAME)
     manifest = staging / CHIPS_MANIFEST_NAME
-    splits = ", ".join(f"{split} {n}" for split, n in chips.counts.items())
+    groups = "; ".join(
+        f"{c.sensor}: " + ", ".join(f"{split} {n}" for split, n in c.counts.items()) for c in chips
+    )
     asset = labels.chips_asset(f"./{CHIPS_NAME}", None, "ML chips, labels and splits (Zarr v3)", size)
     asset["description"] = (
-        f"One group per sensor ({chips.sensor}); samples ordered by split ({splits}); normalization from the "
-        "train split in the group attributes. Stream a split with ml4earth_stac.store.ChipDataset."
+        f"One group per sensor, samples ordered by split ({groups}); normalization from the train split in "
+        "the group attributes. Stream a split with ml4earth_stac.store.ChipDataset."
     )
     return {
         "chips": asset,
