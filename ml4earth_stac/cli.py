@@ -112,6 +112,51 @@ def run(
         _fail(exc)
 
 
+@app.command("train")
+def train(
+    recipe: Annotated[Path, typer.Argument(help="recipe of a published benchmark with labels")],
+    output: Annotated[Path, typer.Option(help="publish folder")] = DEFAULT_OUTPUT,
+    labels_root: Annotated[str | None, typer.Option(help="where the recipe's label files are")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the pixel sample and the model")] = 0,
+) -> None:
+    """Train the classical baseline on the benchmark's train chips, evaluate it, publish it as an MLM item."""
+    from ml4earth_stac.config import load_recipe
+    from ml4earth_stac.inference.train import train_benchmark
+
+    try:
+        for model in train_benchmark(load_recipe(recipe), output, seed=seed, labels_root=labels_root):
+            shown = {k: v for k, v in model.metrics.items() if not isinstance(v, dict)}
+            console.print(f"model {model.model_id}: {model.item}\n  test metrics: {shown}", soft_wrap=True)
+    except Ml4EarthError as exc:
+        _fail(exc)
+
+
+@app.command("infer")
+def infer(
+    recipe: Annotated[Path, typer.Argument(help="recipe of a published benchmark with a trained baseline")],
+    output: Annotated[Path, typer.Option(help="publish folder")] = DEFAULT_OUTPUT,
+) -> None:
+    """Run the benchmark's baseline over every AOI and date; publish the products as a STAC collection."""
+    from ml4earth_stac.config import load_recipe
+    from ml4earth_stac.inference.batch import infer_benchmark
+    from ml4earth_stac.inference.product_stac import publish_products
+    from ml4earth_stac.inference.train import baselines_id
+
+    try:
+        loaded = load_recipe(recipe)
+        model_id = f"{loaded.id}-{loaded.labels.sensors[0]}-hgb" if loaded.labels else ""
+        item = f"{baselines_id(loaded)}/items/{model_id}/{model_id}.json"
+        run = infer_benchmark(loaded, output, output / item.replace(".json", ".onnx"), model_id)
+        target = publish_products(run, loaded, output, item)
+        console.print(f"products: {target / 'collection.json'} ({len(run.fronts) or len(run.cities)} items)")
+        for missing in run.no_front:
+            console.print(
+                f"  [yellow]no front[/] {missing['glacier']} {missing['datetime']}: {missing['reason']}"
+            )
+    except Ml4EarthError as exc:
+        _fail(exc)
+
+
 @app.command("validate")
 def validate(
     path: Annotated[Path, typer.Argument(help="catalog.json, collection.json, item or folder")],
@@ -157,6 +202,9 @@ def demo(
                 threads=os.cpu_count() or 2,
                 labels_root=str(archive),  # the archive's truth: fronts, zones, canopy polygons
             )
+        for recipe in recipes:  # baselines and products of each benchmark
+            train(recipe, output=output, labels_root=str(archive), seed=0)
+            infer(recipe, output=output)
     validate(output / "catalog.json", None)
     recipe = recipes[0]
     cube = output / recipe.stem / "cube.zarr"
