@@ -30,6 +30,7 @@ DEFAULT_OUTPUT: Final = Path("outputs")
 DEMO_SENSORS: Final = ("sentinel-2", "landsat", "sentinel-1", "aster")
 DEMO_GLACIERS: Final = ("kronebreen", "negribreen")
 DEMO_CITIES: Final = ("curitiba", "medellin", "santiago")
+DEMO_UNET_SECONDS: Final = 60.0  # per benchmark, on 2 CPU cores
 
 
 def _fail(exc: Exception) -> None:
@@ -118,13 +119,19 @@ def train(
     output: Annotated[Path, typer.Option(help="publish folder")] = DEFAULT_OUTPUT,
     labels_root: Annotated[str | None, typer.Option(help="where the recipe's label files are")] = None,
     seed: Annotated[int, typer.Option(help="seed of the pixel sample and the model")] = 0,
+    unet_seconds: Annotated[
+        float | None, typer.Option(help="also train a U-Net for this many seconds (needs the train extra)")
+    ] = None,
 ) -> None:
-    """Train the classical baseline on the benchmark's train chips, evaluate it, publish it as an MLM item."""
+    """Train the baselines on the train chips, evaluate them on the test split, publish them as MLM items."""
     from ml4earth_stac.config import load_recipe
     from ml4earth_stac.inference.train import train_benchmark
 
     try:
-        for model in train_benchmark(load_recipe(recipe), output, seed=seed, labels_root=labels_root):
+        models = train_benchmark(
+            load_recipe(recipe), output, seed=seed, labels_root=labels_root, unet_seconds=unet_seconds
+        )
+        for model in models:
             shown = {k: v for k, v in model.metrics.items() if not isinstance(v, dict)}
             console.print(f"model {model.model_id}: {model.item}\n  test metrics: {shown}", soft_wrap=True)
     except Ml4EarthError as exc:
@@ -140,14 +147,13 @@ def infer(
     from ml4earth_stac.config import load_recipe
     from ml4earth_stac.inference.batch import infer_benchmark
     from ml4earth_stac.inference.product_stac import publish_products
-    from ml4earth_stac.inference.train import baselines_id
+    from ml4earth_stac.inference.train import best_model
 
     try:
         loaded = load_recipe(recipe)
-        model_id = f"{loaded.id}-{loaded.labels.sensors[0]}-hgb" if loaded.labels else ""
-        item = f"{baselines_id(loaded)}/items/{model_id}/{model_id}.json"
-        run = infer_benchmark(loaded, output, output / item.replace(".json", ".onnx"), model_id)
-        target = publish_products(run, loaded, output, item)
+        model = best_model(output, loaded)
+        run = infer_benchmark(loaded, output, model.onnx, model.model_id)
+        target = publish_products(run, loaded, output, str(model.item.relative_to(output)))
         console.print(f"products: {target / 'collection.json'} ({len(run.fronts) or len(run.cities)} items)")
         for missing in run.no_front:
             console.print(
@@ -203,7 +209,7 @@ def demo(
                 labels_root=str(archive),  # the archive's truth: fronts, zones, canopy polygons
             )
         for recipe in recipes:  # baselines and products of each benchmark
-            train(recipe, output=output, labels_root=str(archive), seed=0)
+            train(recipe, output=output, labels_root=str(archive), seed=0, unet_seconds=DEMO_UNET_SECONDS)
             infer(recipe, output=output)
     validate(output / "catalog.json", None)
     recipe = recipes[0]

@@ -46,10 +46,12 @@ from ml4earth_stac.inference.products import (
 )
 from ml4earth_stac.inference.runtime import OnnxPixelModel
 from ml4earth_stac.inference.train import zone_map
+from ml4earth_stac.inference.unet_runtime import OnnxUnetModel
 from ml4earth_stac.stac import publish
 from ml4earth_stac.store.cube import group_path
 
 TILE_PX: Final = 512
+Model = OnnxPixelModel | OnnxUnetModel
 CANOPY_THRESHOLD: Final = 0.5
 
 
@@ -68,12 +70,12 @@ class ProductRun:
     scenes: dict[str, list[str]] = field(default_factory=dict)  # AOI -> upstream item ids used
 
 
-def predict_date(cube: xr.Dataset, t: int, model: OnnxPixelModel, variable: str) -> np.ndarray:
+def predict_date(cube: xr.Dataset, t: int, model: Model, variable: str) -> np.ndarray:
     """Class probabilities ``(class, y, x)`` of one date, from tiles with a halo computed as Dask tasks."""
     data = cube[variable].isel(time=t)
     bands = [str(b) for b in cube["band"].values]
     height, width = data.sizes["y"], data.sizes["x"]
-    halo = model.spec.halo
+    halo = model.halo
     grid = GridSpec(0, 1.0, (0.0, 0.0, float(width), float(height)))  # pixel space, for the tile walk
 
     def tile_probabilities(row: int, col: int, rows: int, cols: int) -> np.ndarray:
@@ -98,7 +100,7 @@ def infer_benchmark(recipe: Recipe, output_dir: Path, model_path: Path, model_id
     """
     if recipe.labels is None:
         raise InferenceError(f"recipe {recipe.id} has no labels: there is no product to infer")
-    model = OnnxPixelModel(model_path)
+    model = load_model(model_path)
     sensor = recipe.labels.sensors[0]
     kind = "fronts" if any(s.kind == "lines" for s in recipe.labels.sources) else "canopy"
     cubes = {aoi.name: _open_cube(output_dir, recipe, aoi.name, sensor) for aoi in recipe.aois}
@@ -118,6 +120,12 @@ def infer_benchmark(recipe: Recipe, output_dir: Path, model_path: Path, model_id
     return run
 
 
+def load_model(path: Path) -> Model:
+    """The ONNX model at ``path``: a U-Net (an ``image`` input) or a per-pixel classifier."""
+    model = OnnxPixelModel(path) if "-unet" not in Path(path).stem else OnnxUnetModel(path)
+    return model
+
+
 def _open_cube(output_dir: Path, recipe: Recipe, aoi: str, sensor: str) -> xr.Dataset:
     store = output_dir / recipe.id / publish.CUBE_NAME
     if not (store / group_path(aoi, sensor) / "zarr.json").is_file():
@@ -128,7 +136,7 @@ def _open_cube(output_dir: Path, recipe: Recipe, aoi: str, sensor: str) -> xr.Da
 
 
 def _fronts_of(
-    run: ProductRun, aoi: str, grid: GridSpec, cube: xr.Dataset, model: OnnxPixelModel, sensor: str
+    run: ProductRun, aoi: str, grid: GridSpec, cube: xr.Dataset, model: Model, sensor: str
 ) -> None:
     dated: list[tuple[Any, Any]] = []
     axis = None
@@ -175,7 +183,7 @@ def _flow_axis(zones: np.ndarray, grid: GridSpec) -> shapely.LineString | None:
     return shapely.LineString([(gx - ux * span, gy - uy * span), (gx + ux * span, gy + uy * span)])
 
 
-def _canopy_of(run: ProductRun, aoi: str, grid: GridSpec, cube: xr.Dataset, model: OnnxPixelModel) -> None:
+def _canopy_of(run: ProductRun, aoi: str, grid: GridSpec, cube: xr.Dataset, model: Model) -> None:
     tree = model.class_values.index(max(model.class_values))
     total, count = np.zeros(grid.shape, np.float64), np.zeros(grid.shape, np.int32)
     for t in range(cube.sizes["time"]):

@@ -87,6 +87,11 @@ class OnnxPixelModel:
         self._check_signature()
 
     @property
+    def halo(self) -> int:
+        """Pixels of context a tile needs (the features' window) to match a whole-image run exactly."""
+        return self.spec.halo
+
+    @property
     def bands(self) -> tuple[str, ...]:
         """The band names the model expects (any order in the image; extra bands are ignored)."""
         return self.spec.bands
