@@ -77,3 +77,10 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
             dataset = ChipDataset(chips, split=split, sensor=sensor)
             assert len(dataset) > 0, (benchmark, split)
             assert set(dataset.class_balance()) <= classes
+    outputs = tmp_path / "outputs"
+    for benchmark, product in (("svalbard-calving-fronts", "fronts"), ("south-america-utc", "canopy")):
+        models = list((outputs / f"{benchmark}-baselines" / "items").glob("*/*.json"))
+        assert {m.stem.rsplit("-", 1)[1] for m in models} >= {"hgb", "unet"}, benchmark
+        assert (outputs / f"{benchmark}-{product}" / "collection.json").is_file()
+    assert (outputs / "svalbard-calving-fronts-fronts" / "front-positions.png").is_file()
+    assert len(list((outputs / "south-america-utc-canopy" / "maps").glob("*.tif"))) == 3
