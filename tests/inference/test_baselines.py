@@ -15,8 +15,8 @@ from ml4earth_stac.inference import batch
 from ml4earth_stac.inference.batch import infer_benchmark
 from ml4earth_stac.inference.fronts import InferenceError
 from ml4earth_stac.inference.product_stac import publish_products
-from ml4earth_stac.inference.unet_runtime import OnnxUnetModel
 from ml4earth_stac.inference.train import baselines_id, best_model, train_benchmark
+from ml4earth_stac.inference.unet_runtime import OnnxUnetModel
 from ml4earth_stac.pipeline import run_benchmark
 from ml4earth_stac.stac.validate import StacValidator, validate_tree
 from tests.conftest import recipe_for_archive
