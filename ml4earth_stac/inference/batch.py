@@ -162,7 +162,9 @@ def _fronts_of(
         run.fronts.append(record)
         dated.append((when, found.line))
     if axis is not None and dated:
-        run.changes[aoi] = front_position_change(dated, axis)
+        crossing = [(when, line) for when, line in dated if line.intersects(axis)]
+        # a front that misses the axis (partly hidden) is placed by projection only: leave it out if it can
+        run.changes[aoi] = front_position_change(crossing if len(crossing) >= 2 else dated, axis)
 
 
 def _flow_axis(zones: np.ndarray, grid: GridSpec) -> shapely.LineString | None:
