@@ -196,7 +196,7 @@ def _canopy_of(run: ProductRun, aoi: str, grid: GridSpec, cube: xr.Dataset, mode
     mean = np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
     cog = write_canopy_cog(mean, grid, run.folder / "maps" / f"{aoi}.tif")
     png = plot_canopy_map(
-        mean, run.folder / "maps" / f"{aoi}.png", f"{aoi}: canopy probability ({run.model_id})"
+        mean, run.folder / "maps" / f"{aoi}.png", f"{aoi}: canopy probability\n{run.model_id}"
     )
     valid = np.isfinite(mean)
     share = float((mean[valid] >= CANOPY_THRESHOLD).mean() * 100) if valid.any() else float("nan")

@@ -154,7 +154,7 @@ def plot_canopy_map(probability: np.ndarray, path: Path, title: str) -> Path:
     figure, axes = plt.subplots(figsize=(5, 5), dpi=PLOT_DPI)
     axes.imshow(np.ma.masked_invalid(probability), cmap="Greens", vmin=0, vmax=1, interpolation="nearest")
     axes.set_facecolor("0.8")
-    axes.set_title(title)
+    axes.set_title(title, fontsize="medium")
     axes.set_axis_off()
     figure.tight_layout()
     return _save(figure, path)
