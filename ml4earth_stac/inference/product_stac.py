@@ -59,6 +59,14 @@ def publish_products(run: ProductRun, recipe: Recipe, output_dir: Path, model_it
         )
     collection = _collection(run, recipe, product_id, items, links)
     (run.folder / "collection.json").write_text(json.dumps(collection, indent=2))
+    report = {
+        "model": run.model_id,
+        "items": len(items),
+        "no_front": run.no_front,  # glacier-dates without a front, with the reason
+        "retreat_m_per_yr": {g: c.retreat_rate_m_per_yr for g, c in run.changes.items()},
+        "cities": [{k: v for k, v in c.items() if k != "geometry"} for c in run.cities],
+    }
+    (run.folder / "inference-report.json").write_text(json.dumps(report, indent=2, default=str))
     return publish.swap_into_place(run.folder, output_dir, product_id)
 
 

@@ -106,6 +106,8 @@ def train_benchmark(
             _train_unet(recipe, chips, recipe.labels.sensors[0], staging, seed, labels_root, unet_seconds)
         )
     _write_collection(staging, recipe, trained)
+    report = {m.model_id: dict(m.metrics) for m in trained}
+    (staging / "training-report.json").write_text(json.dumps(report, indent=2, default=_json_default))
     target = publish.swap_into_place(staging, output_dir, collection_id)
     return [
         TrainedModel(

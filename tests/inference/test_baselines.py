@@ -65,6 +65,11 @@ def test_fronts_are_published_as_a_valid_collection(trained) -> None:
         and fronts["length_m"].median() > 300
     )
     assert (target / "front-positions.png").read_bytes()[:4] == b"\x89PNG"
+    report = json.loads((target / "inference-report.json").read_text())
+    assert report["model"] == model.model_id and len(report["no_front"]) == len(run.no_front)
+    assert all(entry["reason"] for entry in report["no_front"])
+    trained_report = json.loads((output / baselines_id(recipe) / "training-report.json").read_text())
+    assert trained_report[model.model_id]["overall_accuracy"] == model.metrics["overall_accuracy"]
     items = list((target / "items").glob("*/*.json"))
     assert len(items) == len(run.fronts)
     links = json.loads(items[0].read_text())["links"]
