@@ -26,6 +26,7 @@ test: install lint
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/loader.py
+	$(BIN)/python bench/inference.py
 
 clean:
 	rm -rf outputs sample-archive .bench

@@ -71,17 +71,22 @@ class ProductRun:
 
 
 def predict_date(cube: xr.Dataset, t: int, model: Model, variable: str) -> np.ndarray:
-    """Class probabilities ``(class, y, x)`` of one date, from tiles with a halo computed as Dask tasks."""
-    data = cube[variable].isel(time=t)
+    """Class probabilities ``(class, y, x)`` of one date, from tiles with a halo computed as Dask tasks.
+
+    The date is read once (every store chunk once, in parallel): tile windows with a halo would read the
+    chunks along tile edges again (25 chunk reads instead of 9 per band on a 554 x 602 grid). Memory holds
+    one date's bands and its probabilities, whatever the number of dates.
+    """
     bands = [str(b) for b in cube["band"].values]
-    height, width = data.sizes["y"], data.sizes["x"]
+    data = np.asarray(cube[variable].isel(time=t).values, dtype=np.float32)
+    height, width = data.shape[1:]
     halo = model.halo
     grid = GridSpec(0, 1.0, (0.0, 0.0, float(width), float(height)))  # pixel space, for the tile walk
 
     def tile_probabilities(row: int, col: int, rows: int, cols: int) -> np.ndarray:
         top, left = max(row - halo, 0), max(col - halo, 0)
-        window = data.isel(y=slice(top, row + rows + halo), x=slice(left, col + cols + halo))
-        probabilities = model.predict(np.asarray(window.values, dtype=np.float32), bands).probabilities
+        window = data[:, top : row + rows + halo, left : col + cols + halo]
+        probabilities = model.predict(window, bands).probabilities
         return probabilities[:, row - top : row - top + rows, col - left : col - left + cols]
 
     tiles = list(iter_tiles(grid, TILE_PX))
