@@ -43,6 +43,22 @@ class PixelPrediction(NamedTuple):
     probabilities: np.ndarray
 
 
+def band_positions(model_name: str, expected: Sequence[str], band_names: Sequence[str]) -> tuple[int, ...]:
+    """The position in ``band_names`` of each band a model expects (any order; extra bands ignored).
+
+    Raises:
+        InferenceError: a band the model expects is missing (the message names expected and given).
+    """
+    given = [str(band) for band in band_names]
+    missing = [band for band in expected if band not in given]
+    if missing:
+        raise InferenceError(
+            f"model {model_name} expects bands {list(expected)} but the input has {given} "
+            f"(missing {missing}); load those bands or use a model trained on these ones"
+        )
+    return tuple(given.index(band) for band in expected)
+
+
 class OnnxPixelModel:
     """A per-pixel classifier in ONNX, applied to physical ``(band, y, x)`` images.
 
@@ -107,14 +123,7 @@ class OnnxPixelModel:
         Raises:
             InferenceError: a band the model expects is missing (the message names expected and given).
         """
-        given = [str(band) for band in band_names]
-        missing = [band for band in self.bands if band not in given]
-        if missing:
-            raise InferenceError(
-                f"model {self.path.name} expects bands {list(self.bands)} but the input has {given} "
-                f"(missing {missing}); load those bands or use a model trained on these ones"
-            )
-        return tuple(given.index(band) for band in self.bands)
+        return band_positions(self.path.name, self.bands, band_names)
 
     def predict(self, image: np.ndarray, band_names: Sequence[str]) -> PixelPrediction:
         """Classify every pixel of a physical ``(band, y, x)`` image (NaN = nodata).

@@ -19,7 +19,7 @@ import onnx
 import onnxruntime as ort
 
 from ml4earth_stac.inference.fronts import InferenceError
-from ml4earth_stac.inference.runtime import PixelPrediction
+from ml4earth_stac.inference.runtime import PixelPrediction, band_positions
 
 META_BANDS: Final = "ml4earth:bands"
 META_MEAN: Final = "ml4earth:mean"
@@ -93,14 +93,7 @@ class OnnxUnetModel:
 
     def check_bands(self, band_names: Sequence[str]) -> tuple[int, ...]:
         """Positions of the model's bands in ``band_names``; raises InferenceError naming any missing band."""
-        given = [str(b) for b in band_names]
-        missing = [b for b in self.bands if b not in given]
-        if missing:
-            raise InferenceError(
-                f"model {self.path.name} expects bands {list(self.bands)} but the input has {given} "
-                f"(missing {missing}); load those bands or use a model trained on these ones"
-            )
-        return tuple(given.index(b) for b in self.bands)
+        return band_positions(self.path.name, self.bands, band_names)
 
     def predict(self, image: np.ndarray, band_names: Sequence[str]) -> PixelPrediction:
         """Classes ``(y, x)`` (255 where any band is NaN) and probabilities ``(class, y, x)`` (NaN there)."""
