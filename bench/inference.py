@@ -39,12 +39,11 @@ import yaml
 
 from ml4earth_stac.archive import ArchiveManifest, ArchiveServer, ArchiveSpec, build_sample_archive
 from ml4earth_stac.config import Recipe, RunSettings, load_recipe
+from ml4earth_stac.inference import batch
 from ml4earth_stac.inference.batch import TILE_PX, infer_benchmark, predict_date
 from ml4earth_stac.inference.runtime import DEFAULT_BATCH_PIXELS, OnnxPixelModel
 from ml4earth_stac.inference.train import train_benchmark
 from ml4earth_stac.pipeline import run_benchmark
-from ml4earth_stac.stac import publish
-from ml4earth_stac.store.cube import group_path
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 WORK: Final = ROOT / ".bench" / "inference"
@@ -122,9 +121,8 @@ def setup(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def open_cube(recipe: Recipe, output_dir: Path) -> xr.Dataset:
-    """The Sentinel-2 cube of the recipe's first AOI, lazily, as ``infer_benchmark`` opens it."""
-    store = output_dir / recipe.id / publish.CUBE_NAME
-    return xr.open_zarr(store, group=group_path(recipe.aois[0].name, SENSOR))
+    """The Sentinel-2 cube of the recipe's first AOI, exactly as ``infer_benchmark`` opens it."""
+    return batch.open_cube(output_dir, recipe, recipe.aois[0].name, SENSOR)
 
 
 def warm_up(model: OnnxPixelModel) -> None:

@@ -51,6 +51,9 @@ from ml4earth_stac.stac import publish
 from ml4earth_stac.store.cube import group_path
 
 TILE_PX: Final = 512
+# onnxruntime already uses every core of this machine for one tile: tiles in parallel threads only contend
+# (measured: 0.75 -> 0.82 of bare onnxruntime). A Dask cluster spreads tiles with scheduler=None.
+TILE_SCHEDULER: Final = "sync"
 Model = OnnxPixelModel | OnnxUnetModel
 CANOPY_THRESHOLD: Final = 0.5
 
@@ -70,12 +73,15 @@ class ProductRun:
     scenes: dict[str, list[str]] = field(default_factory=dict)  # AOI -> upstream item ids used
 
 
-def predict_date(cube: xr.Dataset, t: int, model: Model, variable: str) -> np.ndarray:
+def predict_date(
+    cube: xr.Dataset, t: int, model: Model, variable: str, scheduler: str | None = TILE_SCHEDULER
+) -> np.ndarray:
     """Class probabilities ``(class, y, x)`` of one date, from tiles with a halo computed as Dask tasks.
 
     The date is read once (every store chunk once, in parallel): tile windows with a halo would read the
     chunks along tile edges again (25 chunk reads instead of 9 per band on a 554 x 602 grid). Memory holds
-    one date's bands and its probabilities, whatever the number of dates.
+    one date's bands and its probabilities, whatever the number of dates. ``scheduler``: the Dask scheduler
+    of the tile tasks (default ``sync``, see :data:`TILE_SCHEDULER`; None: Dask's current one).
     """
     bands = [str(b) for b in cube["band"].values]
     data = np.asarray(cube[variable].isel(time=t).values, dtype=np.float32)
@@ -90,7 +96,8 @@ def predict_date(cube: xr.Dataset, t: int, model: Model, variable: str) -> np.nd
         return probabilities[:, row - top : row - top + rows, col - left : col - left + cols]
 
     tiles = list(iter_tiles(grid, TILE_PX))
-    parts = dask.compute(*[dask.delayed(tile_probabilities)(t.row, t.col, t.height, t.width) for t in tiles])
+    tasks = [dask.delayed(tile_probabilities)(t.row, t.col, t.height, t.width) for t in tiles]
+    parts = dask.compute(*tasks, scheduler=scheduler)
     out = np.full((len(model.class_values), height, width), np.nan, dtype=np.float32)
     for tile, part in zip(tiles, parts, strict=True):
         out[:, tile.row : tile.row + tile.height, tile.col : tile.col + tile.width] = part
@@ -108,7 +115,7 @@ def infer_benchmark(recipe: Recipe, output_dir: Path, model_path: Path, model_id
     model = load_model(model_path)
     sensor = recipe.labels.sensors[0]
     kind = "fronts" if any(s.kind == "lines" for s in recipe.labels.sources) else "canopy"
-    cubes = {aoi.name: _open_cube(output_dir, recipe, aoi.name, sensor) for aoi in recipe.aois}
+    cubes = {aoi.name: open_cube(output_dir, recipe, aoi.name, sensor) for aoi in recipe.aois}
     for cube in cubes.values():
         model.check_bands([str(b) for b in cube["band"].values])  # before any compute
     product_id = f"{recipe.id}-{kind}"
@@ -131,13 +138,19 @@ def load_model(path: Path) -> Model:
     return model
 
 
-def _open_cube(output_dir: Path, recipe: Recipe, aoi: str, sensor: str) -> xr.Dataset:
+def open_cube(output_dir: Path, recipe: Recipe, aoi: str, sensor: str) -> xr.Dataset:
+    """The published cube group of one AOI and sensor, as the batch inference reads it.
+
+    Raises:
+        InferenceError: the benchmark has no such cube under ``output_dir``.
+    """
     store = output_dir / recipe.id / publish.CUBE_NAME
     if not (store / group_path(aoi, sensor) / "zarr.json").is_file():
         raise InferenceError(
             f"no {sensor} cube of {aoi} in {store}; run `ml4earth run` for {recipe.id} first"
         )
-    return xr.open_zarr(store, group=group_path(aoi, sensor))
+    # chunks=None: plain zarr reads of whole dates (6x faster here than through a dask graph per date)
+    return xr.open_zarr(store, group=group_path(aoi, sensor), chunks=None)
 
 
 def _fronts_of(

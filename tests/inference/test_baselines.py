@@ -120,3 +120,15 @@ def test_a_unet_is_trained_within_its_budget_and_the_best_model_feeds_the_produc
     ).all()
     assert (prediction.classes[25:] != 255).all()
     np.testing.assert_allclose(prediction.probabilities[:, 25:].sum(axis=0), 1.0, rtol=1e-5)
+
+
+def test_tiles_with_a_halo_leave_no_seams(trained, monkeypatch) -> None:
+    """Small tiles (many seams) give exactly the probabilities of one whole-image prediction."""
+    recipe, output, (model,), _ = trained
+    onnx = batch.load_model(model.onnx)
+    cube = batch.open_cube(output, recipe, "kronebreen", "sentinel-2")
+    monkeypatch.setattr(batch, "TILE_PX", 40)
+    tiled = batch.predict_date(cube, 0, onnx, "reflectance", scheduler="threads")
+    whole = onnx.predict(cube.reflectance.isel(time=0).values, list(cube.band.values)).probabilities
+    assert tiled.shape == whole.shape and cube.sizes["x"] > 3 * 40
+    np.testing.assert_allclose(tiled, whole, rtol=1e-5, atol=1e-6, equal_nan=True)
