@@ -26,7 +26,6 @@ from ml4earth_stac.stac import publish
 from ml4earth_stac.stac.build import EXT, STAC_VERSION, proj_fields
 from ml4earth_stac.stac.files import multihash_sha256
 
-JSON_TYPE: Final = "application/json"
 MEDIA: Final = {
     ".parquet": "application/vnd.apache.parquet",
     ".geojson": "application/geo+json",
@@ -54,9 +53,7 @@ def publish_products(run: ProductRun, recipe: Recipe, output_dir: Path, model_it
         folder = run.folder / "items" / item["id"]
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{item['id']}.json").write_text(json.dumps(item, indent=2))
-        links.append(
-            {"rel": "item", "href": f"./items/{item['id']}/{item['id']}.json", "type": "application/geo+json"}
-        )
+        links.append(publish.item_link(item["id"]))
     collection = _collection(run, recipe, product_id, items, links)
     (run.folder / "collection.json").write_text(json.dumps(collection, indent=2))
     report = {
@@ -144,9 +141,7 @@ def _canopy_items(run: ProductRun, recipe: Recipe) -> list[dict[str, Any]]:
 
 def _links(recipe: Recipe, model_item_href: str, scenes: list[tuple[str, str]]) -> list[dict[str, Any]]:
     links = [
-        {"rel": "root", "href": "../../../catalog.json", "type": JSON_TYPE},
-        {"rel": "parent", "href": "../../collection.json", "type": JSON_TYPE},
-        {"rel": "collection", "href": "../../collection.json", "type": JSON_TYPE},
+        *publish.item_tree_links(),
         {
             "rel": "derived_from",
             "href": f"../../../{model_item_href}",
@@ -196,12 +191,11 @@ def _collection(
         "assets": assets,
         "summaries": {"ml4earth:model": [run.model_id]},
         "links": [
-            {"rel": "root", "href": "../catalog.json", "type": JSON_TYPE},
-            {"rel": "parent", "href": "../catalog.json", "type": JSON_TYPE},
+            *publish.collection_tree_links(),
             {
                 "rel": "related",
                 "href": f"../{recipe.id}/collection.json",
-                "type": JSON_TYPE,
+                "type": publish.JSON_TYPE,
                 "title": "benchmark",
             },
             *links,

@@ -50,7 +50,6 @@ from ml4earth_stac.store.dataset import ChipDataset
 
 ZONE_CLASSES: Final = (ROCK, GLACIER, OCEAN)
 MAJORITY_PX: Final = 5
-JSON_TYPE: Final = "application/json"
 
 
 @dataclass(frozen=True)
@@ -201,7 +200,7 @@ def _write_item(
     staging: Path, recipe: Recipe, model_id: str, onnx: Path, item: dict[str, Any], metrics: Mapping[str, Any]
 ) -> TrainedModel:
     item["collection"] = baselines_id(recipe)
-    item["links"] += _item_links()
+    item["links"] += publish.item_tree_links()
     path = staging / "items" / model_id / f"{model_id}.json"
     path.write_text(json.dumps(item, indent=2, default=_json_default))
     return TrainedModel(model_id, onnx, path, metrics)
@@ -341,33 +340,17 @@ def _write_collection(staging: Path, recipe: Recipe, trained: list[TrainedModel]
             "temporal": {"interval": [[dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), None]]},
         },
         "links": [
-            {"rel": "root", "href": "../catalog.json", "type": JSON_TYPE},
-            {"rel": "parent", "href": "../catalog.json", "type": JSON_TYPE},
+            *publish.collection_tree_links(),
             {
                 "rel": "related",
                 "href": f"../{recipe.id}/collection.json",
-                "type": JSON_TYPE,
+                "type": publish.JSON_TYPE,
                 "title": "training data",
             },
-            *(
-                {
-                    "rel": "item",
-                    "href": f"./items/{m.model_id}/{m.model_id}.json",
-                    "type": "application/geo+json",
-                }
-                for m in trained
-            ),
+            *(publish.item_link(m.model_id) for m in trained),
         ],
     }
     (staging / "collection.json").write_text(json.dumps(collection, indent=2))
-
-
-def _item_links() -> list[dict[str, Any]]:
-    return [
-        {"rel": "root", "href": "../../../catalog.json", "type": JSON_TYPE},
-        {"rel": "parent", "href": "../../collection.json", "type": JSON_TYPE},
-        {"rel": "collection", "href": "../../collection.json", "type": JSON_TYPE},
-    ]
 
 
 def _finite(value: Any) -> Any:

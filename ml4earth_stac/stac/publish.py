@@ -42,6 +42,28 @@ STAGING_NAME: Final = ".staging"
 JSON_TYPE: Final = "application/json"
 
 
+def collection_tree_links() -> list[dict[str, Any]]:
+    """The root and parent links of a collection at ``<output>/<collection>/collection.json``."""
+    return [
+        {"rel": "root", "href": "../catalog.json", "type": JSON_TYPE},
+        {"rel": "parent", "href": "../catalog.json", "type": JSON_TYPE},
+    ]
+
+
+def item_tree_links() -> list[dict[str, Any]]:
+    """The root, parent and collection links of an item at ``<collection>/items/<id>/<id>.json``."""
+    return [
+        {"rel": "root", "href": "../../../catalog.json", "type": JSON_TYPE},
+        {"rel": "parent", "href": "../../collection.json", "type": JSON_TYPE},
+        {"rel": "collection", "href": "../../collection.json", "type": JSON_TYPE},
+    ]
+
+
+def item_link(item_id: str) -> dict[str, Any]:
+    """A collection's link to its item ``items/<id>/<id>.json``."""
+    return {"rel": "item", "href": f"./items/{item_id}/{item_id}.json", "type": "application/geo+json"}
+
+
 def staging_dir(output_dir: Path, benchmark: str) -> Path:
     """A fresh staging folder for one benchmark (a stale one from a crashed run is removed)."""
     path = output_dir / STAGING_NAME / benchmark
@@ -72,9 +94,7 @@ def write_benchmark_stac(
     for scene in scenes:
         item, size = _write_item(staging, scene, recipe)
         written += size
-        item_links.append(
-            {"rel": "item", "href": f"./items/{item['id']}/{item['id']}.json", "type": "application/geo+json"}
-        )
+        item_links.append(item_link(item["id"]))
     store_size = write_store_manifest(store, staging / MANIFEST_NAME) if store.exists() else 0
     assets = _collection_assets(staging, recipe, scenes, store_size)
     if chips:
@@ -87,8 +107,7 @@ def write_benchmark_stac(
         collection["stac_extensions"].append(labels.LABEL_EXT)
         collection["summaries"] |= labels.collection_label_fields(recipe, chips)
     collection["links"] = [
-        {"rel": "root", "href": "../catalog.json", "type": JSON_TYPE},
-        {"rel": "parent", "href": "../catalog.json", "type": JSON_TYPE},
+        *collection_tree_links(),
         {"rel": "license", "href": f"https://spdx.org/licenses/{recipe.license}.html", "type": "text/html"},
         *item_links,
     ]
@@ -110,17 +129,11 @@ def _write_label_items(
         item = labels.label_item(recipe, chips, aoi, split, by_upstream)
         folder = staging / "items" / item["id"]
         folder.mkdir(parents=True, exist_ok=True)
-        item["links"] += [
-            {"rel": "root", "href": "../../../catalog.json", "type": JSON_TYPE},
-            {"rel": "parent", "href": "../../collection.json", "type": JSON_TYPE},
-            {"rel": "collection", "href": "../../collection.json", "type": JSON_TYPE},
-        ]
+        item["links"] += item_tree_links()
         item["collection"] = recipe.id
         _write_json(folder / f"{item['id']}.json", item)
         written += tree_size(folder)
-        links.append(
-            {"rel": "item", "href": f"./items/{item['id']}/{item['id']}.json", "type": "application/geo+json"}
-        )
+        links.append(item_link(item["id"]))
     return links, written
 
 
@@ -167,11 +180,7 @@ def _write_item(staging: Path, scene: build.PublishedScene, recipe: Recipe) -> t
             multihash_sha256(quicklook),
         )
     item = build.scene_item(scene, assets, recipe.id)
-    item["links"] += [
-        {"rel": "root", "href": "../../../catalog.json", "type": JSON_TYPE},
-        {"rel": "parent", "href": "../../collection.json", "type": JSON_TYPE},
-        {"rel": "collection", "href": "../../collection.json", "type": JSON_TYPE},
-    ]
+    item["links"] += item_tree_links()
     path = folder / f"{scene.stac_id}.json"
     _write_json(path, item)
     return item, tree_size(folder)
