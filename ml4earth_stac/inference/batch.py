@@ -46,7 +46,7 @@ from ml4earth_stac.inference.products import (
 )
 from ml4earth_stac.inference.runtime import OnnxPixelModel
 from ml4earth_stac.inference.train import zone_map
-from ml4earth_stac.inference.unet_runtime import OnnxUnetModel
+from ml4earth_stac.inference.unet_runtime import OnnxUnetModel, is_unet_onnx
 from ml4earth_stac.stac import publish
 from ml4earth_stac.store.cube import group_path
 
@@ -133,9 +133,8 @@ def infer_benchmark(recipe: Recipe, output_dir: Path, model_path: Path, model_id
 
 
 def load_model(path: Path) -> Model:
-    """The ONNX model at ``path``: a U-Net (an ``image`` input) or a per-pixel classifier."""
-    model = OnnxPixelModel(path) if "-unet" not in Path(path).stem else OnnxUnetModel(path)
-    return model
+    """The ONNX model at ``path``: an annotated U-Net or a per-pixel classifier (told by its metadata)."""
+    return OnnxUnetModel(path) if is_unet_onnx(Path(path)) else OnnxPixelModel(path)
 
 
 def open_cube(output_dir: Path, recipe: Recipe, aoi: str, sensor: str) -> xr.Dataset:

@@ -43,6 +43,35 @@ class PixelPrediction(NamedTuple):
     probabilities: np.ndarray
 
 
+def open_session(
+    path: Path, threads: int, required: Sequence[str], fix: str
+) -> tuple[ort.InferenceSession, Mapping[str, str]]:
+    """An onnxruntime CPU session of an exported model and its ml4earth metadata.
+
+    Args:
+        path: the ``.onnx`` file.
+        threads: onnxruntime intra-op threads (0: onnxruntime's default, all cores).
+        required: metadata keys the model must carry.
+        fix: what to do when one is missing (the error says it).
+
+    Raises:
+        InferenceError: the file is missing, not ONNX, or lacks a required metadata key.
+    """
+    if not path.is_file():
+        raise InferenceError(f"no ONNX model at {path}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise InferenceError(f"onnxruntime cannot load {path}: {exc}") from exc
+    metadata = session.get_modelmeta().custom_metadata_map
+    missing = [key for key in required if key not in metadata]
+    if missing:
+        raise InferenceError(f"{path} lacks metadata {missing}: {fix}")
+    return session, metadata
+
+
 def band_positions(model_name: str, expected: Sequence[str], band_names: Sequence[str]) -> tuple[int, ...]:
     """The position in ``band_names`` of each band a model expects (any order; extra bands ignored).
 
@@ -75,24 +104,15 @@ class OnnxPixelModel:
         self, path: str | Path, *, batch_pixels: int = DEFAULT_BATCH_PIXELS, threads: int = 0
     ) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
-            raise InferenceError(f"no ONNX model at {self.path}")
         if batch_pixels < 1:
             raise InferenceError(f"batch_pixels must be positive, got {batch_pixels}")
         self.batch_pixels = batch_pixels
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise InferenceError(f"onnxruntime cannot load {self.path}: {exc}") from exc
-        metadata = self.session.get_modelmeta().custom_metadata_map
-        missing = [key for key in (META_SPEC, META_CLASSES, META_CLASS_VALUES) if key not in metadata]
-        if missing:
-            raise InferenceError(
-                f"{self.path} lacks metadata {missing}: export it with "
-                "ml4earth_stac.inference.classical.export_onnx"
-            )
+        self.session, metadata = open_session(
+            self.path,
+            threads,
+            (META_SPEC, META_CLASSES, META_CLASS_VALUES),
+            "export it with ml4earth_stac.inference.classical.export_onnx",
+        )
         self.spec = FeatureSpec.from_json(metadata[META_SPEC])
         self.classes: tuple[Mapping[str, Any], ...] = tuple(
             MappingProxyType(c) for c in json.loads(metadata[META_CLASSES])

@@ -16,10 +16,8 @@ from typing import Any, Final
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
-from ml4earth_stac.inference.fronts import InferenceError
-from ml4earth_stac.inference.runtime import PixelPrediction, band_positions
+from ml4earth_stac.inference.runtime import PixelPrediction, band_positions, open_session
 
 META_BANDS: Final = "ml4earth:bands"
 META_MEAN: Final = "ml4earth:mean"
@@ -51,6 +49,18 @@ def annotate_unet_onnx(
     return path
 
 
+def is_unet_onnx(path: Path) -> bool:
+    """Whether an ONNX file is an annotated U-Net (told by its metadata, not its name).
+
+    A missing or unreadable file gives False: the model class then raises its usual, clear error.
+    """
+    try:
+        keys = {prop.key for prop in onnx.load(str(path), load_external_data=False).metadata_props}
+    except Exception:  # noqa: BLE001 - missing file, protobuf decode errors: the loader reports them
+        return False
+    return META_BANDS in keys
+
+
 def _statistics(bands: Sequence[str], normalization: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     order = list(normalization.get("bands") or bands)
     mean = np.array([normalization["mean"][order.index(b)] or 0.0 for b in bands], dtype=np.float32)
@@ -70,20 +80,8 @@ class OnnxUnetModel:
 
     def __init__(self, path: str | Path, *, threads: int = 0) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
-            raise InferenceError(f"no ONNX model at {self.path}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise InferenceError(f"onnxruntime cannot load {self.path}: {exc}") from exc
-        meta = self.session.get_modelmeta().custom_metadata_map
-        missing = [
-            k for k in (META_BANDS, META_MEAN, META_STD, META_CLASSES, META_CLASS_VALUES) if k not in meta
-        ]
-        if missing:
-            raise InferenceError(f"{self.path} lacks metadata {missing}: annotate it with annotate_unet_onnx")
+        required = (META_BANDS, META_MEAN, META_STD, META_CLASSES, META_CLASS_VALUES)
+        self.session, meta = open_session(self.path, threads, required, "annotate it with annotate_unet_onnx")
         self.bands: tuple[str, ...] = tuple(json.loads(meta[META_BANDS]))
         self.mean = np.asarray(json.loads(meta[META_MEAN]), dtype=np.float32)
         self.std = np.asarray(json.loads(meta[META_STD]), dtype=np.float32)
