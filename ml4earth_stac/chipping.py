@@ -49,7 +49,7 @@ from ml4earth_stac.labels import (
 )
 from ml4earth_stac.sensors.adapters import SensorAdapter, adapter_for
 from ml4earth_stac.store.chips import LABEL_NODATA, ChipSample, ChipStoreWriter
-from ml4earth_stac.store.cube import group_path
+from ml4earth_stac.store.cube import open_cube_group
 
 # Histogram ranges of the percentiles per physical unit (values outside still count, in the end bins).
 STAT_RANGES: Final = {"1": (-0.2, 1.6), "dB": (-50.0, 20.0)}
@@ -141,7 +141,11 @@ def _chip_sensor(
 ) -> ChipSummary:
     """Write the chip group of one sensor."""
     adapter = chipper.adapter
-    cubes = {name: cube for name in grids if (cube := _open_cube(cube_store, name, adapter)) is not None}
+    cubes = {
+        name: cube
+        for name in grids
+        if (cube := open_cube_group(cube_store, name, adapter.sensor, consolidated=False)) is not None
+    }
     capacity = Counter(p.split for p in positions if p.split is not None for _ in range(_times(cubes, p.aoi)))
     if not capacity:
         raise StoreError(f"no scenes of {adapter.sensor} to chip for {recipe_id}; check the ingest report")
@@ -185,13 +189,6 @@ def check_label_sources(labels: Labels, labels_root: str | None) -> None:
 
 def _times(cubes: Mapping[str, xr.Dataset], aoi: str) -> int:
     return cubes[aoi].sizes["time"] if aoi in cubes else 0
-
-
-def _open_cube(cube_store: Path, aoi: str, adapter: SensorAdapter) -> xr.Dataset | None:
-    group = group_path(aoi, adapter.sensor)
-    if not (cube_store / group / "zarr.json").is_file():
-        return None  # no scene of this sensor was ingested for the AOI
-    return xr.open_zarr(cube_store, group=group, consolidated=False)
 
 
 def _split_positions(

@@ -48,7 +48,7 @@ from ml4earth_stac.inference.runtime import OnnxPixelModel
 from ml4earth_stac.inference.train import zone_map
 from ml4earth_stac.inference.unet_runtime import OnnxUnetModel, is_unet_onnx
 from ml4earth_stac.stac import publish
-from ml4earth_stac.store.cube import group_path
+from ml4earth_stac.store.cube import open_cube_group
 
 TILE_PX: Final = 512
 # onnxruntime already uses every core of this machine for one tile: tiles in parallel threads only contend
@@ -144,12 +144,12 @@ def open_cube(output_dir: Path, recipe: Recipe, aoi: str, sensor: str) -> xr.Dat
         InferenceError: the benchmark has no such cube under ``output_dir``.
     """
     store = output_dir / recipe.id / publish.CUBE_NAME
-    if not (store / group_path(aoi, sensor) / "zarr.json").is_file():
+    cube = open_cube_group(store, aoi, sensor, consolidated=True)
+    if cube is None:
         raise InferenceError(
             f"no {sensor} cube of {aoi} in {store}; run `ml4earth run` for {recipe.id} first"
         )
-    # chunks=None: plain zarr reads of whole dates (6x faster here than through a dask graph per date)
-    return xr.open_zarr(store, group=group_path(aoi, sensor), chunks=None)
+    return cube
 
 
 def _fronts_of(
