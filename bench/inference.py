@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -36,6 +35,7 @@ from typing import Any, Final
 import numpy as np
 import xarray as xr
 import yaml
+from ingest import peak_rss_mb  # bench/ is on sys.path when this script runs
 
 from ml4earth_stac.archive import ArchiveManifest, ArchiveServer, ArchiveSpec, build_sample_archive
 from ml4earth_stac.config import Recipe, RunSettings, load_recipe
@@ -56,15 +56,6 @@ SETUP_FILE: Final = "setup.json"
 # Smaller scenes get smaller chips and split blocks (as the tests do), or a split gets no chips
 FULL_SCENE_PX: Final = 2400
 SMALL_SCENE_CHIPS: Final = {"chips": {"size_px": 48}, "splits": {"block_m": 2000.0, "buffer_m": 100.0}}
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set size (VmHWM). Not ru_maxrss: Linux carries that over from the
-    parent across fork+exec, so a child of a big parent would report the parent's peak."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def bench_recipe(manifest: ArchiveManifest, n_dates: int, with_labels: bool) -> Recipe:

@@ -16,7 +16,6 @@ Each product is published as its own STAC collection (see :mod:`ml4earth_stac.in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -252,8 +251,3 @@ def _change_table(run: ProductRun) -> pd.DataFrame:
         frame["rate_m_per_yr"] = change.rate_m_per_yr
         frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def product_scene_ids(run: ProductRun) -> Sequence[tuple[str, str]]:
-    """(AOI, upstream item id) of every scene the products were made from."""
-    return [(aoi, item) for aoi, items in run.scenes.items() for item in items]
